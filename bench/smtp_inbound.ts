@@ -1,0 +1,100 @@
+/**
+ * Inbound SMTP throughput, fsmtp beside Postfix: both fed by `smtp-source` over loopback with the
+ * same load. Postfix's figure is the time until every delivery is a file in a Maildir `new/`
+ * folder; fsmtp's is the time until smtp-source finishes (its 250 means fsync'd in its store).
+ */
+import { FsmtpServer } from "./fsmtp_server.ts";
+import { PostfixPeer } from "./postfix_peer.ts";
+import { type Load, recipientLocals, type SourceRun, startSmtpSource } from "./smtp_source.ts";
+import { registerCleanup, waitUntil } from "./util.ts";
+
+/** One side's figure. */
+export interface Throughput {
+  messages: number;
+  deliveries: number;
+  seconds: number;
+  /** Messages (transactions) per second. */
+  perSecond: number;
+}
+
+/** The domain both servers receive mail for. */
+export const DOMAIN = "bench.example";
+
+/** The standard load: 20 sessions, 4 KiB, 3 recipients; `messages` in all. */
+export function inboundLoad(messages: number): Load {
+  return {
+    sessions: 20,
+    messages,
+    size: 4096,
+    recipients: 3,
+    from: "sender@remote.example",
+    to: `user@${DOMAIN}`,
+  };
+}
+
+/** Postfix: from smtp-source's start until all `messages × recipients` files are in `new/`. */
+export async function postfixInbound(load: Load): Promise<Throughput> {
+  const peer = await PostfixPeer.start({ domain: DOMAIN, users: recipientLocals(load) });
+  const unregister = registerCleanup(async () => {
+    await peer.stop();
+    await peer.cleanup();
+  });
+  try {
+    const deliveries = load.messages * load.recipients;
+    const { started, done } = startSmtpSource(peer.port, load);
+    let source: SourceRun | undefined;
+    done.then((r) => source = r);
+    await waitUntil(
+      async () => {
+        if (source && source.code !== 0) {
+          throw new Error(
+            `smtp-source against Postfix exited ${source.code}:\n${source.output}\n` +
+              await peer.logTail(),
+          );
+        }
+        return await peer.delivered() >= deliveries;
+      },
+      60_000 + load.messages * 100,
+      `${deliveries} Postfix deliveries (log tail follows on failure)`,
+      100,
+    ).catch(async (e) => {
+      throw new Error(`${e.message}\n${await peer.logTail()}`);
+    });
+    const seconds = (performance.now() - started) / 1000;
+    await done;
+    return { messages: load.messages, deliveries, seconds, perSecond: load.messages / seconds };
+  } finally {
+    unregister();
+    await peer.stop();
+    await peer.cleanup();
+  }
+}
+
+/** fsmtp: from smtp-source's start until it exits having had every message accepted. */
+export async function fsmtpInbound(load: Load): Promise<Throughput> {
+  const users = recipientLocals(load).map((local) => `${local}@${DOMAIN}`);
+  const server = await FsmtpServer.start(DOMAIN, users);
+  const unregister = registerCleanup(async () => {
+    await server.stop();
+    await server.cleanup();
+  });
+  try {
+    const run = await startSmtpSource(server.port, load).done;
+    if (run.code !== 0) {
+      throw new Error(
+        `smtp-source against fsmtp exited ${run.code}:\n${run.output}\n` +
+          `fsmtp output:\n${server.output.text.split("\n").slice(-30).join("\n")}`,
+      );
+    }
+    return {
+      messages: load.messages,
+      deliveries: load.messages * load.recipients,
+      seconds: run.seconds,
+      perSecond: load.messages / run.seconds,
+    };
+  } finally {
+    unregister();
+    await server.stop();
+    await server.cleanup();
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * fsmtp: the command line. Parses flags (the original's single-dash long forms included),
+ * loads nothing itself, and dispatches to one command in `src/cli/`.
+ */
+import { parseArgs } from "node:util";
+import { ConfigError } from "./src/config/load_config.ts";
+import { HELP_TEXT } from "./src/cli/help.ts";
+import { runServers } from "./src/cli/run.ts";
+import { addUser, changePassword, deleteUser, listUsers } from "./src/cli/users.ts";
+import { selfTest } from "./src/cli/self_test.ts";
+
+const OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  run: { type: "string", short: "r" },
+  adduser: { type: "string", short: "a" },
+  deluser: { type: "string" },
+  passwd: { type: "string" },
+  users: { type: "boolean" },
+  "password-stdin": { type: "boolean" },
+  "recovery-key": { type: "boolean" },
+  test: { type: "boolean", short: "t" },
+  mailtest: { type: "boolean", short: "m" },
+  sync: { type: "boolean", short: "s" },
+  config: { type: "string" },
+} as const;
+
+/** `-adduser x` (the original's form) → `--adduser x`; short flags such as `-a` stay. */
+export function normalizeArgs(args: string[]): string[] {
+  return args.map((arg) => {
+    const m = /^-([a-z][a-z-]+)(=.*)?$/.exec(arg);
+    return m && m[1] in OPTIONS ? `-${arg}` : arg;
+  });
+}
+
+async function main(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: normalizeArgs(args), options: OPTIONS, strict: true }));
+  } catch (err) {
+    console.error(`fsmtp: ${(err as Error).message}\n`);
+    console.error(HELP_TEXT);
+    return 2;
+  }
+  const config = values.config;
+  const stdin = values["password-stdin"] ?? false;
+  if (values.help) {
+    console.log(HELP_TEXT);
+    return 0;
+  }
+  if (values.run !== undefined) return await runServers(values.run, config);
+  if (values.adduser !== undefined) {
+    return await addUser(values.adduser, { config, stdin, recovery: values["recovery-key"] });
+  }
+  if (values.deluser !== undefined) return await deleteUser(values.deluser, { config });
+  if (values.passwd !== undefined) {
+    return await changePassword(values.passwd, {
+      config,
+      stdin,
+      recovery: values["recovery-key"],
+    });
+  }
+  if (values.users) return await listUsers({ config });
+  if (values.test) return await selfTest({ config });
+  if (values.mailtest) {
+    console.error("fsmtp: --mailtest comes with outbound delivery (not built yet)");
+    return 1;
+  }
+  if (values.sync) {
+    console.error("fsmtp: --sync comes with the Redis cache (not built yet)");
+    return 1;
+  }
+  console.log(HELP_TEXT);
+  return 2;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (err) {
+    const prefix = err instanceof ConfigError ? "config error" : "error";
+    console.error(`fsmtp: ${prefix}: ${(err as Error).message}`);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,27 @@
+/** The usage text of `fsmtp -h`. */
+export const HELP_TEXT = `fsmtp — one-binary mail server
+
+Usage: fsmtp COMMAND [--config PATH]
+
+Commands:
+  -h, --help                      this text
+  -r, --run=smtp|all              start the servers (all: every listener built so far)
+  -a, --adduser ADDRESS           add a user; asks for the password (not echoed)
+        [--password-stdin]        read the password from standard input instead
+        [--recovery-key]          also print a one-time recovery key for the mail
+      --deluser ADDRESS           delete a user and all their mail
+      --passwd ADDRESS            change a password; asks for the current one first
+        [--password-stdin]        read current and new password, one per line
+        [--recovery-key]          use the recovery key instead of the current password
+      --users                     list users
+  -t, --test                      check config, keys, store and ports; exit 1 on any FAIL
+  -m, --mailtest                  send a test mail (comes with outbound delivery)
+  -s, --sync                      rebuild the Redis cache (comes with Redis support)
+
+Options:
+      --config PATH               config file (default env/fsmtp.toml; embedded
+                                  defaults when that file does not exist)
+
+Every config key can be overridden by an environment variable FSMTP_<SECTION>_<KEY>,
+e.g. FSMTP_LISTEN_SMTP=127.0.0.1:2525. The original's single-dash forms (-adduser,
+-test, …) work too.`;

@@ -1,0 +1,89 @@
+/**
+ * `fsmtp --test`: checks the vital parts one by one and prints `OK` or `FAIL` with the reason;
+ * exits 1 on any FAIL.
+ */
+import net from "node:net";
+import { createPrivateKey } from "node:crypto";
+import { join } from "node:path";
+import type { Config } from "../config/config.ts";
+import { LISTENER_KEYS } from "../config/config.ts";
+import { loadConfig, parseListen } from "../config/load_config.ts";
+import { loadTlsContext } from "../net/tls_context.ts";
+import { openStore, storePath } from "./setup.ts";
+
+type Check = { name: string; run: () => Promise<string> | string };
+
+/** Runs every check; returns the exit code. */
+export async function selfTest(opts: { config: string | undefined }): Promise<number> {
+  let config: Config;
+  try {
+    const loaded = loadConfig(opts.config);
+    config = loaded.config;
+    report(true, "config", loaded.path ?? "embedded defaults (no config file)");
+  } catch (err) {
+    report(false, "config", (err as Error).message);
+    return 1;
+  }
+  const checks: Check[] = [
+    {
+      name: "tls keys",
+      run: () => {
+        loadTlsContext(config.tls.cert, config.tls.key);
+        return `${config.tls.cert} and ${config.tls.key} form a usable pair`;
+      },
+    },
+    {
+      name: "dkim key",
+      run: () => {
+        const path = join(config.keys_dir, "dkim-private.pem");
+        const key = createPrivateKey(Deno.readTextFileSync(path));
+        return `${path} (${key.asymmetricKeyType} ${key.asymmetricKeyDetails?.modulusLength})`;
+      },
+    },
+    {
+      name: "store",
+      run: async () => {
+        const store = openStore(config);
+        try {
+          await store.selfCheck();
+        } finally {
+          await store.close();
+        }
+        return `${storePath(config)} opens and round-trips a write`;
+      },
+    },
+    ...LISTENER_KEYS.filter((key) => key === "smtp").map((key) => ({
+      name: `port ${key}`,
+      run: () => canBind(key, config.listen[key]),
+    })),
+  ];
+  let failed = 0;
+  for (const check of checks) {
+    try {
+      report(true, check.name, await check.run());
+    } catch (err) {
+      failed++;
+      report(false, check.name, (err as Error).message);
+    }
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+function report(ok: boolean, name: string, detail: string): void {
+  console.log(`${ok ? "OK  " : "FAIL"} ${name}: ${detail}`);
+}
+
+async function canBind(key: string, address: string): Promise<string> {
+  if (address === "") return `listen.${key} is disabled`;
+  const where = parseListen(address)!;
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err: Error) =>
+      reject(
+        new Error(`cannot bind ${address} (listen.${key}): ${err.message}; is fsmtp running?`),
+      ));
+    server.listen({ host: where.host, port: where.port }, () => resolve());
+  });
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `${address} is free to bind`;
+}

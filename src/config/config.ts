@@ -1,0 +1,89 @@
+/**
+ * The typed configuration and its embedded defaults.
+ *
+ * Key names are a contract with operators and scripts (DESIGN.md, "The contract"): rename none.
+ */
+
+/** `auth.allow_plaintext`: when a login may happen without TLS. */
+export type PlaintextPolicy = "never" | "loopback" | "always";
+
+/** Log verbosity, lowest first. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** The whole configuration after defaults, file and `FSMTP_*` overrides are merged. */
+export interface Config {
+  hostname: string;
+  domains: string[];
+  data_dir: string;
+  keys_dir: string;
+  node_id: string;
+  log_level: LogLevel;
+  listen: {
+    smtp: string;
+    submission: string;
+    submissions: string;
+    pop3: string;
+    pop3s: string;
+    imap: string;
+    imaps: string;
+  };
+  tls: { cert: string; key: string };
+  auth: { allow_plaintext: PlaintextPolicy };
+  limits: {
+    max_message_size: number;
+    max_recipients: number;
+    max_line_length: number;
+    /** Milliseconds (written as a duration such as "5m" in the file). */
+    command_timeout: number;
+    max_connections: number;
+    max_connections_per_ip: number;
+    /** Protocol errors in one session before it is cut (421). */
+    max_errors: number;
+  };
+}
+
+/** The listeners by config key, in the order they are started and printed. */
+export const LISTENER_KEYS = [
+  "smtp",
+  "submission",
+  "submissions",
+  "pop3",
+  "pop3s",
+  "imap",
+  "imaps",
+] as const;
+
+/** One of the `[listen]` keys. */
+export type ListenerKey = typeof LISTENER_KEYS[number];
+
+/** The embedded defaults: `fsmtp --run=all` works with no config file at all. */
+export function defaultConfig(): Config {
+  return {
+    hostname: "localhost",
+    domains: ["localhost"],
+    data_dir: "data",
+    keys_dir: "env/keys",
+    node_id: "node-1",
+    log_level: "info",
+    listen: {
+      smtp: "0.0.0.0:2525",
+      submission: "0.0.0.0:2587",
+      submissions: "0.0.0.0:2465",
+      pop3: "0.0.0.0:2110",
+      pop3s: "0.0.0.0:2995",
+      imap: "0.0.0.0:2143",
+      imaps: "0.0.0.0:2993",
+    },
+    tls: { cert: "env/keys/cert.pem", key: "env/keys/key.pem" },
+    auth: { allow_plaintext: "loopback" },
+    limits: {
+      max_message_size: 26_214_400,
+      max_recipients: 100,
+      max_line_length: 4096,
+      command_timeout: 5 * 60_000,
+      max_connections: 1000,
+      max_connections_per_ip: 20,
+      max_errors: 20,
+    },
+  };
+}

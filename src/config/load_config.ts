@@ -1,0 +1,232 @@
+/**
+ * Loads the configuration: embedded defaults, then the TOML file, then `FSMTP_<SECTION>_<KEY>`
+ * environment overrides; validates every value and names the key and file at fault.
+ */
+import { parse as parseToml } from "smol-toml";
+import { type Config, defaultConfig } from "./config.ts";
+import { parseDuration } from "./duration.ts";
+
+/** A configuration problem, worded for the operator: what, where, and what to do. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+type Kind =
+  | "string"
+  | "hostname"
+  | "domains"
+  | "listen"
+  | "count"
+  | "size"
+  | "duration"
+  | { oneOf: readonly string[] };
+
+/** Every key the file may hold, with how to read it. Unknown keys are errors: typos must show. */
+const SCHEMA: Record<string, Kind> = {
+  hostname: "hostname",
+  domains: "domains",
+  data_dir: "string",
+  keys_dir: "string",
+  node_id: "string",
+  log_level: { oneOf: ["debug", "info", "warn", "error"] },
+  "listen.smtp": "listen",
+  "listen.submission": "listen",
+  "listen.submissions": "listen",
+  "listen.pop3": "listen",
+  "listen.pop3s": "listen",
+  "listen.imap": "listen",
+  "listen.imaps": "listen",
+  "tls.cert": "string",
+  "tls.key": "string",
+  "auth.allow_plaintext": { oneOf: ["never", "loopback", "always"] },
+  "limits.max_message_size": "size",
+  "limits.max_recipients": "count",
+  "limits.max_line_length": "size",
+  "limits.command_timeout": "duration",
+  "limits.max_connections": "count",
+  "limits.max_connections_per_ip": "count",
+  "limits.max_errors": "count",
+};
+
+/** The default config path, relative to the working directory. */
+export const DEFAULT_CONFIG_PATH = "env/fsmtp.toml";
+
+/** Where the config came from, for the start-up lines. */
+export interface LoadedConfig {
+  config: Config;
+  /** The file read, or undefined when the embedded defaults were used. */
+  path?: string;
+  /** The environment variables that overrode a value. */
+  overrides: string[];
+}
+
+/**
+ * Reads `path` (or the default path when it exists) and the environment.
+ * An explicitly named file that is missing is an error; a missing default file is not.
+ */
+export function loadConfig(
+  path: string | undefined,
+  env: Record<string, string> = Deno.env.toObject(),
+): LoadedConfig {
+  const config = defaultConfig();
+  const file = path ?? DEFAULT_CONFIG_PATH;
+  let text: string | undefined;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound) || path !== undefined) {
+      throw new ConfigError(
+        `cannot read config file ${file}: ${(err as Error).message}. ` +
+          `Create it (see env/fsmtp.toml in the source) or pass --config PATH.`,
+      );
+    }
+  }
+  if (text !== undefined) {
+    let table: Record<string, unknown>;
+    try {
+      table = parseToml(text) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`${file} is not valid TOML: ${(err as Error).message}`);
+    }
+    for (const [key, value] of flatten(table)) {
+      apply(config, key, value, `${key} in ${file}`);
+    }
+  }
+  const overrides: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith("FSMTP_")) continue;
+    const key = envNameToKey(name);
+    if (!key) {
+      throw new ConfigError(
+        `environment variable ${name} names no config key. Known keys: ${
+          Object.keys(SCHEMA).join(", ")
+        }`,
+      );
+    }
+    apply(config, key, fromEnv(SCHEMA[key], value), `${key} from environment variable ${name}`);
+    overrides.push(name);
+  }
+  checkWhole(config, text !== undefined ? file : "the defaults");
+  return { config, path: text !== undefined ? file : undefined, overrides };
+}
+
+/** `FSMTP_LIMITS_MAX_RECIPIENTS` → `limits.max_recipients`; top-level keys win (`FSMTP_DATA_DIR`). */
+function envNameToKey(name: string): string | undefined {
+  const rest = name.slice("FSMTP_".length).toLowerCase();
+  if (rest in SCHEMA) return rest;
+  const cut = rest.indexOf("_");
+  if (cut < 0) return undefined;
+  const key = `${rest.slice(0, cut)}.${rest.slice(cut + 1)}`;
+  return key in SCHEMA ? key : undefined;
+}
+
+function fromEnv(kind: Kind, value: string): unknown {
+  if (kind === "domains") return value.split(",").map((d) => d.trim()).filter((d) => d !== "");
+  if ((kind === "count" || kind === "size") && /^\d+$/.test(value.trim())) return Number(value);
+  return value;
+}
+
+function* flatten(table: Record<string, unknown>, prefix = ""): Generator<[string, unknown]> {
+  for (const [k, v] of Object.entries(table)) {
+    const key = prefix + k;
+    const isTable = typeof v === "object" && v !== null && !Array.isArray(v) &&
+      !(v instanceof Date);
+    if (isTable && !(key in SCHEMA)) yield* flatten(v as Record<string, unknown>, key + ".");
+    else yield [key, v];
+  }
+}
+
+function apply(config: Config, key: string, raw: unknown, where: string): void {
+  const kind = SCHEMA[key];
+  if (!kind) {
+    throw new ConfigError(
+      `unknown config key ${where}. Known keys: ${Object.keys(SCHEMA).join(", ")}`,
+    );
+  }
+  const value = convert(kind, raw, where);
+  const path = key.split(".");
+  let target = config as unknown as Record<string, unknown>;
+  for (const part of path.slice(0, -1)) target = target[part] as Record<string, unknown>;
+  target[path[path.length - 1]] = value;
+}
+
+function convert(kind: Kind, raw: unknown, where: string): unknown {
+  const fail = (expected: string): never => {
+    throw new ConfigError(
+      `invalid value ${JSON.stringify(raw)} for ${where}: expected ${expected}`,
+    );
+  };
+  if (typeof kind === "object") {
+    if (typeof raw !== "string" || !kind.oneOf.includes(raw)) fail(`one of ${kind.oneOf}`);
+    return raw;
+  }
+  switch (kind) {
+    case "string":
+      if (typeof raw !== "string" || raw === "") fail("a non-empty string");
+      return raw;
+    case "hostname":
+      if (typeof raw !== "string" || !isHostname(raw)) {
+        fail('a host name such as "mail.example.org"');
+      }
+      return (raw as string).toLowerCase();
+    case "domains": {
+      const list = Array.isArray(raw) ? raw : fail('a list such as ["example.org"]');
+      if (list.length === 0) fail("at least one domain");
+      return list.map((d) =>
+        typeof d === "string" && isHostname(d) ? d.toLowerCase() : fail("domain names")
+      );
+    }
+    case "listen":
+      if (typeof raw !== "string" || (raw !== "" && !parseListen(raw))) {
+        fail('"host:port" such as "0.0.0.0:25" or "[::]:25", or "" to disable');
+      }
+      return raw;
+    case "count":
+      if (typeof raw !== "number" || !Number.isInteger(raw) || raw < 1) fail("a whole number ≥ 1");
+      return raw;
+    case "size":
+      if (typeof raw !== "number" || !Number.isInteger(raw) || raw < 512) {
+        fail("a whole number of octets ≥ 512");
+      }
+      return raw;
+    case "duration": {
+      const ms = typeof raw === "string" ? parseDuration(raw) : undefined;
+      if (ms === undefined || ms < 1000) {
+        fail('a duration of at least 1s, such as "30s", "5m", "1h"');
+      }
+      return ms;
+    }
+  }
+}
+
+function checkWhole(config: Config, source: string): void {
+  if (config.limits.max_line_length < 1000) {
+    throw new ConfigError(
+      `limits.max_line_length in ${source} must be at least 1000: RFC 5321 §4.5.3.1.6 lets ` +
+        `clients send lines of 1000 octets`,
+    );
+  }
+  if (config.limits.max_connections_per_ip > config.limits.max_connections) {
+    throw new ConfigError(
+      `limits.max_connections_per_ip in ${source} is larger than limits.max_connections`,
+    );
+  }
+}
+
+function isHostname(value: string): boolean {
+  return value.length <= 253 &&
+    /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i
+      .test(value);
+}
+
+/** Splits `"host:port"` / `"[v6]:port"`; undefined when malformed. */
+export function parseListen(value: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(value);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  return { host: m[1] ?? m[2], port };
+}

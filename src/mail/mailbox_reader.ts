@@ -1,0 +1,56 @@
+/**
+ * Reading a user's mail after a login: the password unlocks the user's keys for this reader
+ * only; each message is opened with them. A message still RSA-wrapped is re-wrapped under the
+ * user's symmetric mailbox key on first read, so its RSA operation happens once.
+ * POP3 and IMAP sessions read mail through this.
+ */
+import { openMessage } from "../crypto/message_seal.ts";
+import { type UnlockedUserKeys, unlockUserKeys } from "../crypto/user_keys.ts";
+import type { MailStore, MessageMeta } from "../store/mail_store.ts";
+
+/** A logged-in view of one user's mail. */
+export class MailboxReader {
+  private constructor(
+    readonly store: MailStore,
+    readonly address: string,
+    readonly keys: UnlockedUserKeys,
+  ) {}
+
+  /** Unlocks with `password`; undefined for an unknown user or a wrong password. */
+  static async open(
+    store: MailStore,
+    address: string,
+    password: string,
+  ): Promise<MailboxReader | undefined> {
+    const user = await store.getUser(address);
+    if (!user) return undefined;
+    const keys = await unlockUserKeys(user.keys, password);
+    return keys ? new MailboxReader(store, address, keys) : undefined;
+  }
+
+  /** Wraps keys unlocked elsewhere (a login cache hit). */
+  static withKeys(store: MailStore, address: string, keys: UnlockedUserKeys): MailboxReader {
+    return new MailboxReader(store, address, keys);
+  }
+
+  /** The messages of a mailbox in UID order; [] when the mailbox does not exist. */
+  async list(mailbox = "INBOX"): Promise<MessageMeta[]> {
+    const box = await this.store.getMailbox(this.address, mailbox);
+    return box ? await this.store.listMessages(box.id) : [];
+  }
+
+  /** The clear text of a message of this user. */
+  async read(messageId: number): Promise<Uint8Array> {
+    const sealed = await this.store.getMessage(messageId);
+    if (!sealed) throw new Error(`message ${messageId} does not exist`);
+    const box = (await this.store.listMailboxes(this.address)).find((b) =>
+      b.id === sealed.mailboxId
+    );
+    if (!box) throw new Error(`message ${messageId} is not in a mailbox of ${this.address}`);
+    const opened = await openMessage(sealed.body, sealed.wrappedKey, sealed.keyWrap, this.keys);
+    if (opened.rewrapped) {
+      await this.store.rewrapMessageKey(messageId, opened.rewrapped, "sym");
+    }
+    return opened.clear;
+  }
+}

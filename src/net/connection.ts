@@ -1,0 +1,305 @@
+/**
+ * One client connection: buffered reads of lines, counted octets and DATA content with limits
+ * and an idle timeout; batched writes; the STARTTLS upgrade. Protocol sessions talk to this and
+ * never to a socket, so every protocol gets the same limits and the same TLS handling.
+ */
+import type { Socket } from "node:net";
+import { type SecureContext, TLSSocket } from "node:tls";
+import { type DataProblem, DotDecoder } from "./dot_decoder.ts";
+
+/** The result of waiting for input. */
+export type ReadEnd = { kind: "eof" } | { kind: "timeout" };
+
+/** A command line, or why there is none ("interrupted": the server is shutting down). */
+export type LineResult =
+  | { kind: "line"; line: Uint8Array }
+  | { kind: "too-long" }
+  | { kind: "interrupted" }
+  | ReadEnd;
+
+/** DATA content, or why there is none. */
+export type DataResult =
+  | { kind: "data"; content: Uint8Array; problem?: DataProblem }
+  | ReadEnd;
+
+/** Negotiated TLS parameters, for logs and the Received: header. */
+export interface TlsInfo {
+  protocol: string;
+  cipher: string;
+}
+
+const LF = 10;
+const PAUSE_AT = 256 * 1024;
+
+/** A buffered, limited connection over a node socket (plain or TLS). */
+export class Connection {
+  #socket: Socket;
+  #buf = new Uint8Array(16 * 1024);
+  #start = 0;
+  #end = 0;
+  #ended = false;
+  #closed = false;
+  #wake: (() => void) | undefined;
+  #out: (string | Uint8Array)[] = [];
+  #discardingLine = false;
+  #interrupted = false;
+  #tls: TlsInfo | undefined;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+
+  constructor(
+    socket: Socket,
+    readonly limits: { maxLineLength: number; timeoutMs: number },
+  ) {
+    this.#socket = socket;
+    this.remoteAddress = normalizeAddress(socket.remoteAddress ?? "");
+    this.remotePort = socket.remotePort ?? 0;
+    if (socket instanceof TLSSocket && socket.encrypted) this.#tls = tlsInfo(socket);
+    this.#attach(socket);
+  }
+
+  /** TLS parameters once TLS is up. */
+  get tls(): TlsInfo | undefined {
+    return this.#tls;
+  }
+
+  /** True when the peer is on the loopback interface. */
+  get isLoopback(): boolean {
+    return this.remoteAddress.startsWith("127.") || this.remoteAddress === "::1";
+  }
+
+  /** True when input is already buffered: a pipelining client sent more. */
+  get hasBufferedInput(): boolean {
+    return this.#end > this.#start;
+  }
+
+  /** True once the socket is closed for writing or destroyed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #attach(socket: Socket): void {
+    socket.on("data", (chunk: Uint8Array) => this.#push(chunk));
+    socket.on("end", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+    socket.on("close", () => {
+      this.#ended = true;
+      this.#closed = true;
+      this.#notify();
+    });
+    // Errors (ECONNRESET mid-DATA, TLS alerts) end the session like an EOF; never a crash.
+    socket.on("error", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+  }
+
+  #push(chunk: Uint8Array): void {
+    const free = this.#buf.length - this.#end;
+    if (chunk.length > free) {
+      const used = this.#end - this.#start;
+      const size = Math.max(this.#buf.length, (used + chunk.length) * 2);
+      const next = size > this.#buf.length ? new Uint8Array(size) : this.#buf;
+      next.set(this.#buf.subarray(this.#start, this.#end), 0);
+      this.#buf = next;
+      this.#end = used;
+      this.#start = 0;
+    }
+    this.#buf.set(chunk, this.#end);
+    this.#end += chunk.length;
+    // Backpressure: stop reading while the session has not caught up.
+    if (this.#end - this.#start > PAUSE_AT) this.#socket.pause();
+    this.#notify();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** Waits for more input; false on EOF or timeout (reported through `timedOut`). */
+  async #more(): Promise<ReadEnd | undefined> {
+    if (this.#ended) return { kind: "eof" };
+    this.flush();
+    this.#socket.resume();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timedOut = false;
+    await new Promise<void>((resolve) => {
+      this.#wake = resolve;
+      timer = setTimeout(() => {
+        timedOut = true;
+        this.#notify();
+      }, this.limits.timeoutMs);
+    });
+    clearTimeout(timer);
+    if (timedOut) return { kind: "timeout" };
+    return undefined;
+  }
+
+  /**
+   * Reads one line ending in LF (a preceding CR is removed). A line longer than the limit is
+   * reported once as "too-long" and its remainder discarded, so memory stays bounded.
+   */
+  async readLine(): Promise<LineResult> {
+    for (;;) {
+      const view = this.#buf.subarray(this.#start, this.#end);
+      const lf = view.indexOf(LF);
+      if (this.#discardingLine) {
+        if (lf < 0) {
+          this.#start = this.#end;
+        } else {
+          this.#start += lf + 1;
+          this.#discardingLine = false;
+          continue;
+        }
+      } else if (lf >= 0) {
+        const lineEnd = lf > 0 && view[lf - 1] === 13 ? lf - 1 : lf;
+        this.#start += lf + 1;
+        if (lineEnd > this.limits.maxLineLength) return { kind: "too-long" };
+        return { kind: "line", line: view.slice(0, lineEnd) };
+      } else if (view.length > this.limits.maxLineLength) {
+        this.#start = this.#end;
+        this.#discardingLine = true;
+        return { kind: "too-long" };
+      }
+      if (this.#interrupted) return { kind: "interrupted" };
+      if (this.#ended && this.#end === this.#start) return { kind: "eof" };
+      if (this.#ended) {
+        // A final line without LF: the client hung up mid-line.
+        this.#start = this.#end;
+        return { kind: "eof" };
+      }
+      const end = await this.#more();
+      if (end) return end;
+    }
+  }
+
+  /** Reads DATA content up to and including the `CRLF.CRLF` marker. */
+  async readDotData(maxSize: number): Promise<DataResult> {
+    const decoder = new DotDecoder(maxSize, this.limits.maxLineLength);
+    for (;;) {
+      this.#start += decoder.feed(this.#buf.subarray(this.#start, this.#end));
+      if (decoder.done) {
+        return { kind: "data", content: decoder.content, problem: decoder.problem };
+      }
+      const end = await this.#more();
+      if (end) return end;
+    }
+  }
+
+  /**
+   * Reads exactly `count` octets (BDAT, RFC 3030). When `keep` is false they are consumed and
+   * dropped, which keeps the session in step after a refused chunk.
+   */
+  async readExact(count: number, keep: boolean): Promise<Uint8Array | ReadEnd> {
+    const out = keep ? new Uint8Array(count) : undefined;
+    let got = 0;
+    while (got < count) {
+      const take = Math.min(count - got, this.#end - this.#start);
+      if (take > 0) {
+        out?.set(this.#buf.subarray(this.#start, this.#start + take), got);
+        this.#start += take;
+        got += take;
+        continue;
+      }
+      const end = await this.#more();
+      if (end) return end;
+    }
+    return out ?? new Uint8Array(0);
+  }
+
+  /**
+   * Makes a pending or the next `readLine()` return "interrupted" unless a whole line is
+   * already buffered; reads of message content are not affected, so a message in flight can
+   * finish during a graceful shutdown.
+   */
+  interrupt(): void {
+    this.#interrupted = true;
+    this.#notify();
+  }
+
+  /** Queues a reply; it is sent at the next `flush()` or before the next wait for input. */
+  write(data: string | Uint8Array): void {
+    this.#out.push(data);
+  }
+
+  /** Sends queued replies in one write. */
+  flush(): void {
+    if (this.#out.length === 0 || this.#closed) {
+      this.#out.length = 0;
+      return;
+    }
+    const data = this.#out.length === 1 ? this.#out[0] : this.#out.join("");
+    this.#out.length = 0;
+    this.#socket.write(data);
+  }
+
+  /**
+   * Upgrades to TLS as the server (RFC 3207). Input buffered before the handshake was sent in
+   * clear after STARTTLS and must be discarded, or a man in the middle could inject commands
+   * that would then run inside the encrypted session (CVE-2011-0411).
+   */
+  async startTls(context: SecureContext, handshakeTimeoutMs: number): Promise<boolean> {
+    this.flush();
+    this.#start = this.#end = 0;
+    this.#discardingLine = false;
+    const plain = this.#socket;
+    plain.removeAllListeners("data");
+    plain.removeAllListeners("end");
+    plain.removeAllListeners("close");
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: context });
+    const ok = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), handshakeTimeoutMs);
+      secure.once("secure", () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      secure.once("error", () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+      secure.once("close", () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+    });
+    this.#socket = secure;
+    this.#ended = false;
+    this.#attach(secure);
+    if (!ok) {
+      this.destroy();
+      return false;
+    }
+    this.#tls = tlsInfo(secure);
+    return true;
+  }
+
+  /** Flushes and half-closes; the socket closes when the peer does or after a grace period. */
+  close(): void {
+    this.flush();
+    if (this.#closed) return;
+    this.#closed = true;
+    const socket = this.#socket;
+    socket.end();
+    Deno.unrefTimer(setTimeout(() => socket.destroy(), 2000));
+  }
+
+  /** Drops the connection at once. */
+  destroy(): void {
+    this.#closed = true;
+    this.#out.length = 0;
+    this.#socket.destroy();
+  }
+}
+
+function tlsInfo(socket: TLSSocket): TlsInfo {
+  return { protocol: socket.getProtocol() ?? "TLS", cipher: socket.getCipher()?.name ?? "" };
+}
+
+/** `::ffff:127.0.0.1` → `127.0.0.1`, so limits and logs see one form per peer. */
+export function normalizeAddress(address: string): string {
+  return address.startsWith("::ffff:") ? address.slice(7) : address;
+}

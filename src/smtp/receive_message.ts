@@ -1,0 +1,131 @@
+/**
+ * Receiving message content: DATA (RFC 5321 §4.1.1.4) and BDAT chunks (RFC 3030), then
+ * delivery. The reply 250 is sent only after the store reports the message fsync'd.
+ */
+import { type DataProblem, scanLines } from "../net/dot_decoder.ts";
+import { Replies, type Reply, reply, SmtpError } from "./reply.ts";
+import type { SmtpSession } from "./session.ts";
+import { traceHeaders } from "./trace_headers.ts";
+
+const encoder = new TextEncoder();
+
+/** DATA: 354, read until `CRLF.CRLF`, then deliver or refuse. */
+export async function receiveData(s: SmtpSession): Promise<Reply | undefined> {
+  s.send(Replies.startData);
+  const read = await s.conn.readDotData(s.ports.limits.maxMessageSize);
+  if (read.kind === "eof") {
+    // The client hung up mid-DATA: nothing was acknowledged, so nothing is stored.
+    s.log.info("smtp.data.aborted", { reason: "eof" });
+    s.conn.destroy();
+    return undefined;
+  }
+  if (read.kind === "timeout") {
+    s.log.info("smtp.data.aborted", { reason: "timeout" });
+    throw new SmtpError(Replies.timeout, true);
+  }
+  if (read.problem) {
+    s.resetTransaction();
+    return problemReply(s, read.problem);
+  }
+  return await deliver(s, read.content);
+}
+
+/** BDAT: read the chunk whatever happens; deliver after LAST. */
+export async function receiveBdat(
+  s: SmtpSession,
+  cmd: { size: number; last: boolean },
+): Promise<Reply | undefined> {
+  const tx = s.tx;
+  const limit = s.ports.limits.maxMessageSize;
+  let refusal: Reply | undefined;
+  if (!tx || s.state !== "rcpt") refusal = Replies.badSequence("Send MAIL and RCPT first");
+  else if (tx.chunkFailure) refusal = tx.chunkFailure;
+  else if (tx.chunkedSize + cmd.size > limit) refusal = Replies.tooBig;
+  const chunk = await s.conn.readExact(cmd.size, refusal === undefined);
+  if (!(chunk instanceof Uint8Array)) {
+    s.log.info("smtp.bdat.aborted", { reason: chunk.kind });
+    if (chunk.kind === "timeout") throw new SmtpError(Replies.timeout, true);
+    s.conn.destroy();
+    return undefined;
+  }
+  if (refusal) {
+    // Remember the failure so later chunks of this message are refused too (RFC 3030 §4.2).
+    if (tx) tx.chunkFailure = refusal;
+    if (cmd.last) s.resetTransaction();
+    return refusal;
+  }
+  tx!.chunks.push(chunk);
+  tx!.chunkedSize += chunk.length;
+  if (!cmd.last) return reply(250, "2.0.0", `${chunk.length} octets received`);
+  const content = concat(tx!.chunks);
+  const problem = scanLines(content, s.conn.limits.maxLineLength);
+  if (problem) {
+    s.resetTransaction();
+    return problemReply(s, problem);
+  }
+  return await deliver(s, content);
+}
+
+function problemReply(s: SmtpSession, problem: DataProblem): Reply {
+  s.log.info("smtp.message.refused", { reason: problem });
+  switch (problem) {
+    case "too-big":
+      return Replies.tooBig;
+    case "bare-newline":
+      return reply(
+        554,
+        "5.6.0",
+        "Message contains a bare CR or LF; lines must end with CRLF (RFC 5321 section 2.3.8)",
+      );
+    case "line-too-long":
+      return reply(
+        554,
+        "5.6.0",
+        `Message has a line longer than ${s.conn.limits.maxLineLength} octets`,
+      );
+  }
+}
+
+async function deliver(s: SmtpSession, body: Uint8Array): Promise<Reply> {
+  const tx = s.tx!;
+  const id = s.ports.newId();
+  const trace = encoder.encode(traceHeaders({
+    heloName: s.heloName,
+    remoteAddress: s.conn.remoteAddress,
+    hostname: s.ports.hostname,
+    nodeId: s.ports.nodeId,
+    esmtp: s.esmtp,
+    smtputf8: tx.smtputf8,
+    tls: s.conn.tls,
+    id,
+    from: tx.from,
+    recipients: tx.recipients,
+    date: s.ports.now(),
+  }));
+  const content = concat([trace, body]);
+  s.resetTransaction();
+  try {
+    await s.ports.deliver({ id, from: tx.from, recipients: tx.recipients, content });
+  } catch (err) {
+    s.log.error("smtp.deliver.failed", { id, error: (err as Error).message });
+    return Replies.tempFailure;
+  }
+  s.log.info("smtp.delivered", {
+    id,
+    from: tx.from,
+    rcpts: tx.recipients.length,
+    size: body.length,
+  });
+  return reply(250, "2.0.0", `OK queued as ${id}`);
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

@@ -1,0 +1,176 @@
+/**
+ * One SMTP server session: the state machine of RFC 5321 §4.1.4 over a `Connection`.
+ * Commands come from the table in `commands.ts`; each declares the states it is allowed in.
+ * The session talks to ports (`SmtpPorts`), never to a store or the network directly.
+ */
+import type { SecureContext } from "node:tls";
+import type { Connection } from "../net/connection.ts";
+import type { Logger } from "../log.ts";
+import { isReply, parseCommand } from "./parse_command.ts";
+import { formatReply, Replies, type Reply, SmtpError } from "./reply.ts";
+import { COMMANDS } from "./commands.ts";
+
+/** Where a session stands (RFC 5321 §4.1.4 ordering). */
+export type SessionState =
+  /** Connected; no EHLO/HELO yet (again after STARTTLS, RFC 3207 §4.2). */
+  | "connected"
+  /** Greeted; no transaction. */
+  | "ready"
+  /** MAIL accepted. */
+  | "mail"
+  /** At least one RCPT accepted. */
+  | "rcpt";
+
+/** Limits a session enforces; read from the config when the session starts. */
+export interface SessionLimits {
+  maxMessageSize: number;
+  maxRecipients: number;
+  maxErrors: number;
+  commandTimeoutMs: number;
+}
+
+/** A message ready for delivery. */
+export interface InboundMessage {
+  id: string;
+  /** The reverse-path; "" for the null sender. */
+  from: string;
+  /** Lower-cased local recipient addresses, without duplicates. */
+  recipients: string[];
+  /** The message with the trace headers this server added. */
+  content: Uint8Array;
+}
+
+/** What a recipient lookup found. */
+export type RecipientCheck = "ok" | "no-such-user" | "not-local";
+
+/** The ports an SMTP session needs. */
+export interface SmtpPorts {
+  hostname: string;
+  nodeId: string;
+  limits: SessionLimits;
+  /** The TLS context for STARTTLS; undefined disables STARTTLS. */
+  tls: SecureContext | undefined;
+  checkRecipient(address: string): Promise<RecipientCheck>;
+  /** The mailbox RCPT TO:<Postmaster> means (RFC 5321 §4.1.1.3). */
+  postmaster: string;
+  /** Stores the message durably; resolves only once it is fsync'd for every recipient. */
+  deliver(message: InboundMessage): Promise<void>;
+  now(): Date;
+  newId(): string;
+}
+
+/** The mail transaction in progress (RFC 5321 §3.3). */
+export interface Transaction {
+  from: string;
+  smtputf8: boolean;
+  declaredSize?: number;
+  recipients: string[];
+  /** BDAT chunks received so far (RFC 3030). */
+  chunks: Uint8Array[];
+  chunkedSize: number;
+  /** Set when a BDAT chunk was refused: the rest of the chunks are read and dropped. */
+  chunkFailure?: Reply;
+}
+
+/** One session. Create it per connection and call `run()`. */
+export class SmtpSession {
+  state: SessionState = "connected";
+  /** The EHLO/HELO argument, as given. */
+  heloName = "";
+  /** True after EHLO (not HELO): ESMTP parameters are allowed. */
+  esmtp = false;
+  tx: Transaction | undefined;
+  errors = 0;
+  #shutdown = false;
+  #busy = false;
+
+  constructor(
+    readonly conn: Connection,
+    readonly ports: SmtpPorts,
+    readonly log: Logger,
+  ) {}
+
+  /** Serves the connection until QUIT, EOF, timeout, too many errors or shutdown. */
+  async run(): Promise<void> {
+    this.send({ code: 220, text: `${this.ports.hostname} ESMTP fsmtp ready` });
+    for (;;) {
+      if (this.#shutdown) return this.#closeWith(Replies.shuttingDown);
+      const read = await this.conn.readLine();
+      switch (read.kind) {
+        case "eof":
+          this.log.info("smtp.disconnect", { state: this.state });
+          return this.conn.destroy();
+        case "timeout":
+          this.log.info("smtp.timeout", { state: this.state });
+          return this.#closeWith(Replies.timeout);
+        case "interrupted":
+          return this.#closeWith(Replies.shuttingDown);
+        case "too-long":
+          this.#answer(Replies.lineTooLong);
+          break;
+        case "line":
+          this.#busy = true;
+          try {
+            await this.#execute(read.line);
+          } finally {
+            this.#busy = false;
+          }
+      }
+      if (this.conn.closed) return;
+      if (this.errors >= this.ports.limits.maxErrors) {
+        this.log.warn("smtp.too_many_errors", { errors: this.errors });
+        return this.#closeWith(Replies.tooManyErrors);
+      }
+    }
+  }
+
+  /**
+   * Asks the session to end: at once when it waits for a command, after the command in
+   * progress (a message being received is finished and acknowledged first) otherwise.
+   */
+  requestShutdown(): void {
+    this.#shutdown = true;
+    if (!this.#busy) this.conn.interrupt();
+  }
+
+  async #execute(line: Uint8Array): Promise<void> {
+    const parsed = parseCommand(line);
+    if (isReply(parsed)) return this.#answer(parsed);
+    const spec = COMMANDS[parsed.verb];
+    if (spec.states !== "any" && !spec.states.includes(this.state)) {
+      return this.#answer(spec.outOfState);
+    }
+    try {
+      // The table's handler type matches its verb; TypeScript cannot narrow the union here.
+      const result = await (spec.handle as (s: SmtpSession, c: typeof parsed) => Promise<
+        Reply | undefined
+      >)(this, parsed);
+      if (result) this.#answer(result);
+    } catch (err) {
+      if (!(err instanceof SmtpError)) throw err;
+      this.#answer(err.reply);
+      if (err.close) this.conn.close();
+    }
+  }
+
+  #answer(reply: Reply): void {
+    if (reply.code >= 500) this.errors++;
+    this.send(reply);
+  }
+
+  /** Queues a reply (sent before the session next waits for input). */
+  send(reply: Reply): void {
+    this.conn.write(formatReply(reply));
+  }
+
+  /** Ends the transaction (RSET, after DATA, after STARTTLS). */
+  resetTransaction(): void {
+    this.tx = undefined;
+    if (this.state === "mail" || this.state === "rcpt") this.state = "ready";
+  }
+
+  #closeWith(reply: Reply): void {
+    this.send(reply);
+    this.conn.close();
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The SQLite store's schema and its migrations. The file's `PRAGMA user_version` is the number of
+ * migrations applied; each migration runs in its own transaction together with the version bump,
+ * so a crash mid-upgrade leaves the file at the old version, never half-migrated.
+ */
+import type { DatabaseSync } from "node:sqlite";
+
+/**
+ * Migrations in order; migration `i` takes the file from version `i` to `i + 1`. Append only:
+ * a released migration never changes, because files in the field already ran it.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // Version 1.
+  `
+  CREATE TABLE users (
+    address    TEXT PRIMARY KEY,
+    keys       BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE TABLE mailboxes (
+    id             INTEGER PRIMARY KEY,
+    address        TEXT NOT NULL REFERENCES users(address) ON DELETE CASCADE,
+    name           TEXT NOT NULL,
+    uid_validity   INTEGER NOT NULL,
+    uid_next       INTEGER NOT NULL,
+    highest_modseq INTEGER NOT NULL,
+    UNIQUE (address, name)
+  ) STRICT;
+
+  -- One sealed body shared by every recipient of one delivery; each recipient's message row
+  -- holds the content key wrapped for them.
+  CREATE TABLE bodies (
+    id   INTEGER PRIMARY KEY,
+    data BLOB NOT NULL
+  ) STRICT;
+
+  -- No ON DELETE on body_id: deleting a body that a message still refers to must fail loudly
+  -- rather than leave a message without content.
+  CREATE TABLE messages (
+    id            INTEGER PRIMARY KEY,
+    mailbox_id    INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    uid           INTEGER NOT NULL,
+    body_id       INTEGER NOT NULL REFERENCES bodies(id),
+    wrapped_key   BLOB NOT NULL,
+    key_wrap      TEXT NOT NULL CHECK (key_wrap IN ('rsa', 'sym')),
+    size          INTEGER NOT NULL,
+    internal_date INTEGER NOT NULL,
+    flags         TEXT NOT NULL,
+    modseq        INTEGER NOT NULL,
+    UNIQUE (mailbox_id, uid)
+  ) STRICT;
+
+  -- Finding whether a body is still referenced (expunge, deleteUser), and the foreign-key check
+  -- SQLite runs when a body row is deleted, would otherwise scan every message.
+  CREATE INDEX messages_body ON messages(body_id);
+
+  -- High-water marks that must survive the rows they were taken from: the last UIDVALIDITY
+  -- handed out, so a mailbox deleted and created again never reuses one (RFC 3501 §2.3.1.1).
+  CREATE TABLE counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  ) STRICT;
+
+  -- The self-check's scratch row.
+  CREATE TABLE probe (
+    id    INTEGER PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+  `,
+];
+
+/** The schema version this build writes: the number of known migrations. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Reads the file's schema version (`PRAGMA user_version`). */
+export function schemaVersion(db: DatabaseSync): number {
+  const row = db.prepare("PRAGMA user_version").get();
+  return Number(row?.user_version ?? 0);
+}
+
+/**
+ * Brings the file at `path` up to {@link SCHEMA_VERSION}. Refuses a file written by a newer
+ * fsmtp: an older build would not know what the newer columns mean and could corrupt them.
+ */
+export function migrate(db: DatabaseSync, path: string): void {
+  for (;;) {
+    // The version is read inside the write transaction: two processes opening a new file at
+    // once would otherwise both run migration 1, and the second would fail on "table exists".
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const found = schemaVersion(db);
+      if (found > SCHEMA_VERSION) {
+        throw new Error(
+          `${path} has schema version ${found}, but this fsmtp knows only up to version ` +
+            `${SCHEMA_VERSION}; run a newer fsmtp on it, or point data_dir elsewhere`,
+        );
+      }
+      if (found === SCHEMA_VERSION) {
+        db.exec("COMMIT");
+        return;
+      }
+      try {
+        db.exec(MIGRATIONS[found]);
+        // user_version lives in the file header and is written by this transaction too.
+        db.exec(`PRAGMA user_version = ${found + 1}`);
+      } catch (err) {
+        throw new Error(
+          `${path}: migrating the schema to version ${found + 1} failed: ${(err as Error).message}`,
+        );
+      }
+      db.exec("COMMIT");
+    } catch (err) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Reads mail back from a server's store file the way a logged-in user would: through the store
+ * and the user's password. The store is opened, used and closed per call so the server process
+ * keeps ownership of the file between calls.
+ */
+import { MailboxReader } from "../../src/mail/mailbox_reader.ts";
+import { SqliteMailStore } from "../../src/store/sqlite/sqlite_store.ts";
+
+/** Number of messages in a user's INBOX (needs no password: counts are in clear). */
+export async function countMessages(dbPath: string, address: string): Promise<number> {
+  const store = SqliteMailStore.open(dbPath);
+  try {
+    const box = await store.getMailbox(address, "INBOX");
+    return box ? (await store.listMessages(box.id)).length : 0;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Every message in a user's INBOX, decrypted with `password`, in UID order. */
+export async function readInbox(
+  dbPath: string,
+  address: string,
+  password: string,
+): Promise<Uint8Array[]> {
+  const store = SqliteMailStore.open(dbPath);
+  try {
+    const reader = await MailboxReader.open(store, address, password);
+    if (!reader) throw new Error(`cannot unlock ${address}`);
+    const out: Uint8Array[] = [];
+    for (const m of await reader.list()) out.push(await reader.read(m.id));
+    return out;
+  } finally {
+    await store.close();
+  }
+}
+
+/** The message as the client sent it: the trace headers this server prepends removed. */
+export function withoutTrace(message: Uint8Array): Uint8Array {
+  const text = new TextDecoder("latin1").decode(message);
+  const m = /^Return-Path: [^\r\n]*\r\nReceived: [^\r\n]*(\r\n\t[^\r\n]*)*\r\n/.exec(text);
+  if (!m) throw new Error("message does not start with Return-Path and Received");
+  return message.subarray(m[0].length);
+}

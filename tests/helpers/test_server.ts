@@ -1,0 +1,177 @@
+/**
+ * Starts the real `fsmtp` (main.ts in a child process) on free loopback ports with a
+ * throw-away data folder, for integration and end-to-end tests.
+ */
+import { join } from "node:path";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+/** A free TCP port on 127.0.0.1 (bound then released). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Options for a test server. */
+export interface TestServerOptions {
+  /** Extra TOML appended to the generated config (e.g. a [limits] table). */
+  limits?: Record<string, number | string>;
+  domains?: string[];
+  /** Reuse a folder (restart after a crash); a fresh temp folder otherwise. */
+  dir?: string;
+}
+
+/** A running server. */
+export class TestServer {
+  private constructor(
+    readonly dir: string,
+    readonly configPath: string,
+    readonly smtpPort: number,
+    readonly process: Deno.ChildProcess,
+    readonly output: { text: string },
+  ) {}
+
+  /** Where the store lives. */
+  get dbPath(): string {
+    return join(this.dir, "data", "fsmtp.db");
+  }
+
+  /** Writes a config, starts the server, waits until it listens. */
+  static async start(opts: TestServerOptions = {}): Promise<TestServer> {
+    const dir = opts.dir ?? await Deno.makeTempDir({ prefix: "fsmtp-test-" });
+    const smtpPort = freePort();
+    const configPath = join(dir, "fsmtp.toml");
+    const limits = Object.entries(opts.limits ?? {})
+      .map(([k, v]) => `${k} = ${typeof v === "string" ? JSON.stringify(v) : v}`).join("\n");
+    await Deno.writeTextFile(
+      configPath,
+      [
+        `hostname = "mx.test.example"`,
+        `domains = ${JSON.stringify(opts.domains ?? ["test.example"])}`,
+        `data_dir = "${join(dir, "data")}"`,
+        `keys_dir = "${join(dir, "keys")}"`,
+        `log_level = "debug"`,
+        `[listen]`,
+        `smtp = "127.0.0.1:${smtpPort}"`,
+        `submission = ""`,
+        `submissions = ""`,
+        `pop3 = ""`,
+        `pop3s = ""`,
+        `imap = ""`,
+        `imaps = ""`,
+        `[tls]`,
+        `cert = "${join(dir, "keys", "cert.pem")}"`,
+        `key = "${join(dir, "keys", "key.pem")}"`,
+        `[limits]`,
+        limits,
+      ].join("\n") + "\n",
+    );
+    const process = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", MAIN, "--run=smtp", "--config", configPath],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const output = { text: "" };
+    const server = new TestServer(dir, configPath, smtpPort, process, output);
+    collect(process.stdout, output);
+    collect(process.stderr, output);
+    await server.waitForOutput(new RegExp(`listening smtp on 127\\.0\\.0\\.1:${smtpPort}`), 20_000);
+    return server;
+  }
+
+  /** Waits until the server's output matches (condition-based, bounded). */
+  async waitForOutput(pattern: RegExp, ms = 10_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!pattern.test(this.output.text)) {
+      if (Date.now() > deadline) {
+        throw new Error(`server output never matched ${pattern}:\n${this.output.text}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Runs `fsmtp` CLI against this server's config. */
+  async cli(args: string[], stdin?: string): Promise<{ code: number; out: string }> {
+    return await runCli([...args, "--config", this.configPath], stdin);
+  }
+
+  /** Adds a user through the CLI. */
+  async addUser(address: string, password: string): Promise<void> {
+    const r = await this.cli(["--adduser", address, "--password-stdin"], password + "\n");
+    if (r.code !== 0) throw new Error(`adduser failed: ${r.out}`);
+  }
+
+  /** SIGTERM and wait. */
+  async stop(): Promise<number> {
+    try {
+      this.process.kill("SIGTERM");
+    } catch { /* already gone */ }
+    return (await this.process.status).code;
+  }
+
+  /** SIGKILL and wait: a crash. */
+  async kill(): Promise<void> {
+    try {
+      this.process.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await this.process.status;
+  }
+
+  /** Removes the temp folder. */
+  async cleanup(): Promise<void> {
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Runs main.ts with `args`, feeding `stdin`; returns exit code and combined output. */
+export async function runCli(
+  args: string[],
+  stdin?: string,
+): Promise<{ code: number; out: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", MAIN, ...args],
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
+  const out = await child.output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  return { code: out.code, out: text };
+}
+
+async function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }) {
+  const decoder = new TextDecoder();
+  for await (const chunk of stream) sink.text += decoder.decode(chunk, { stream: true });
+}
+
+/** Runs a program to completion; returns exit code and output. */
+export async function runProgram(
+  command: string,
+  args: string[],
+  stdin?: string | Uint8Array,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(command, {
+    args,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin);
+    await writer.close();
+  }
+  const out = await child.output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}

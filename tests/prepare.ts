@@ -1,0 +1,52 @@
+/**
+ * Run before the test suite (`deno task test`): makes sure the programs the end-to-end tests
+ * talk to are installed. As root with apt-get it installs what is missing; otherwise it names
+ * the missing packages and how to get them, and fails.
+ */
+
+/** Command → Debian package providing it. */
+const NEEDED: Record<string, string> = {
+  swaks: "swaks",
+  openssl: "openssl",
+  python3: "python3",
+};
+
+function has(command: string): boolean {
+  const found = new Deno.Command("sh", {
+    args: ["-c", `command -v ${command}`],
+    stdout: "null",
+    stderr: "null",
+  }).outputSync();
+  return found.success;
+}
+
+function run(args: string[]): boolean {
+  console.error(`prepare: ${args.join(" ")}`);
+  const out = new Deno.Command(args[0], {
+    args: args.slice(1),
+    env: { DEBIAN_FRONTEND: "noninteractive" },
+    stdout: "inherit",
+    stderr: "inherit",
+  }).outputSync();
+  return out.success;
+}
+
+const missing = Object.entries(NEEDED).filter(([command]) => !has(command));
+if (missing.length > 0) {
+  const packages = [...new Set(missing.map(([, pkg]) => pkg))];
+  const isRoot = Deno.uid?.() === 0;
+  if (isRoot && has("apt-get")) {
+    if (
+      !run(["apt-get", "update", "-q"]) || !run(["apt-get", "install", "-y", "-q", ...packages])
+    ) {
+      console.error(`prepare: installing ${packages.join(" ")} failed`);
+      Deno.exit(1);
+    }
+  } else {
+    console.error(
+      `prepare: the tests need ${missing.map(([c]) => c).join(", ")}. ` +
+        `Install them with: sudo apt-get install ${packages.join(" ")}`,
+    );
+    Deno.exit(1);
+  }
+}
