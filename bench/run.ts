@@ -65,7 +65,8 @@ async function part<T>(name: string, fn: () => Promise<T>): Promise<T | undefine
 
 function describe(t: Throughput): string {
   return `${t.messages} messages (${t.deliveries} deliveries) in ${t.seconds.toFixed(2)} s = ` +
-    `${t.perSecond.toFixed(1)} msg/s`;
+    `${t.perSecond.toFixed(1)} msg/s` +
+    (t.stored !== undefined ? `; ${t.stored} deliveries in the store` : "");
 }
 
 console.log(

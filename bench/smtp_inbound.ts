@@ -7,6 +7,8 @@ import { FsmtpServer } from "./fsmtp_server.ts";
 import { PostfixPeer } from "./postfix_peer.ts";
 import { type Load, recipientLocals, type SourceRun, startSmtpSource } from "./smtp_source.ts";
 import { registerCleanup, waitUntil } from "./util.ts";
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
 
 /** One side's figure. */
 export interface Throughput {
@@ -15,6 +17,8 @@ export interface Throughput {
   seconds: number;
   /** Messages (transactions) per second. */
   perSecond: number;
+  /** fsmtp only: deliveries found in its store afterwards, when its schema could be read. */
+  stored?: number;
 }
 
 /** The domain both servers receive mail for. */
@@ -86,15 +90,35 @@ export async function fsmtpInbound(load: Load): Promise<Throughput> {
           `fsmtp output:\n${server.output.text.split("\n").slice(-30).join("\n")}`,
       );
     }
+    await server.stop();
     return {
       messages: load.messages,
       deliveries: load.messages * load.recipients,
       seconds: run.seconds,
       perSecond: load.messages / run.seconds,
+      stored: countStored(join(server.dir, "data", "fsmtp.db")),
     };
   } finally {
     unregister();
     await server.stop();
     await server.cleanup();
+  }
+}
+
+/**
+ * Rows in the store's `messages` table (one per delivery), read after the server stopped; a
+ * cross-check only, so a schema this does not know gives undefined.
+ */
+function countStored(dbPath: string): number | undefined {
+  try {
+    const db = new DatabaseSync(dbPath, { readOnly: true });
+    try {
+      const row = db.prepare("SELECT count(*) AS n FROM messages").get() as { n: number };
+      return Number(row.n);
+    } finally {
+      db.close();
+    }
+  } catch {
+    return undefined;
   }
 }
