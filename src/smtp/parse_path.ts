@@ -1,6 +1,7 @@
 /**
  * Pure parsers for SMTP paths (RFC 5321 §4.1.2) with the RFC 6531 UTF-8 extension.
  */
+import { isIPv6 } from "node:net";
 
 /** A parsed mailbox. */
 export interface Mailbox {
@@ -58,8 +59,12 @@ export function parsePath(
   if (inner.startsWith("@")) {
     const colon = inner.indexOf(":");
     if (colon < 0) return { error: "Malformed source route" };
-    route = inner.slice(0, colon).split(",").map((hop) => hop.replace(/^@/, ""));
-    if (route.some((hop) => !isDomain(hop))) return { error: "Malformed source route" };
+    // A-d-l = At-domain *( "," At-domain ), At-domain = "@" Domain: every hop has its "@".
+    const hops = inner.slice(0, colon).split(",");
+    if (hops.some((hop) => !hop.startsWith("@") || !isDomain(hop.slice(1)))) {
+      return { error: "Malformed source route" };
+    }
+    route = hops.map((hop) => hop.slice(1));
     mailboxText = inner.slice(colon + 1);
   }
   if (opts.allowPostmaster && route.length === 0 && /^postmaster$/i.test(mailboxText)) {
@@ -141,7 +146,7 @@ function isAddressLiteral(s: string): boolean {
   if (!m) return false;
   const body = m[1];
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(body)) return body.split(".").every((n) => Number(n) < 256);
-  if (/^IPv6:[0-9A-Fa-f:.]+$/i.test(body)) return true;
+  if (/^IPv6:/i.test(body)) return isIPv6(body.slice(5));
   return /^[A-Za-z0-9-]*[A-Za-z0-9]:[\x21-\x5a\x5e-\x7e]+$/.test(body);
 }
 
