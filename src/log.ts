@@ -60,5 +60,9 @@ function formatValue(value: string | number | boolean): string {
   // Quote anything with spaces, quotes, '=' or control characters, escaping the latter, so
   // client-supplied text (EHLO names, addresses) cannot break the one-event-per-line rule.
   if (/^[\x21-\x7e]+$/.test(text) && !/["=\\]/.test(text)) return text;
-  return JSON.stringify(text);
+  // JSON escapes C0 controls; DEL, C1 controls (NEL) and U+2028/9 break lines in some viewers.
+  return JSON.stringify(text).replace(
+    /[\x7f-\x9f\u2028\u2029]/g,
+    (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"),
+  );
 }

@@ -146,7 +146,8 @@ function isAddressLiteral(s: string): boolean {
   if (!m) return false;
   const body = m[1];
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(body)) return body.split(".").every((n) => Number(n) < 256);
-  if (/^IPv6:/i.test(body)) return isIPv6(body.slice(5));
+  // No zone identifier: RFC 5321 §4.1.3 IPv6-addr has none.
+  if (/^IPv6:/i.test(body)) return !body.includes("%") && isIPv6(body.slice(5));
   return /^[A-Za-z0-9-]*[A-Za-z0-9]:[\x21-\x5a\x5e-\x7e]+$/.test(body);
 }
 

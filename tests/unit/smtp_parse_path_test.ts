@@ -239,6 +239,23 @@ Deno.test("parseMailbox: address literals (RFC 5321 §4.1.3)", async (t) => {
     fn: () => {
       assert.equal(typeof parseMailbox("u@[IPv6:zz]"), "string");
       assert.equal(typeof parseMailbox("u@[IPv6:1:2:3:4:5:6:7:8:9]"), "string");
+      assert.equal(typeof parseMailbox("u@[IPv6:1::2::3]"), "string");
+      assert.equal(typeof parseMailbox("u@[IPv6:]"), "string");
+      assert.equal(typeof parseMailbox("u@[IPv6:1:2:3:4:5:6:7:1.2.3.4]"), "string");
+    },
+  });
+
+  await t.step("full and IPv4-embedded IPv6 forms are accepted (RFC 5321 §4.1.3)", () => {
+    for (const d of ["[IPv6:1:2:3:4:5:6:7:8]", "[IPv6:1:2:3:4:5:6:1.2.3.4]", "[IPv6:FE80::A]"]) {
+      assert.equal(mailbox(`u@${d}`).domain, d);
+    }
+  });
+
+  await t.step({
+    // IPv6-addr has no zone identifier; node:net isIPv6 accepts one.
+    name: "an IPv6 zone identifier is not part of an address literal",
+    fn: () => {
+      assert.equal(typeof parseMailbox("u@[IPv6:fe80::1%eth0]"), "string");
     },
   });
 });
