@@ -4,7 +4,16 @@
  * Needs root (Postfix's master runs as root and drops to `mail_owner`).
  */
 import { join } from "node:path";
-import { freePort, haveCommand, mustRun, runProgram, sleep, waitUntil } from "./util.ts";
+import {
+  checkInterrupted,
+  freePort,
+  haveCommand,
+  mustRun,
+  registerCleanup,
+  runProgram,
+  sleep,
+  waitUntil,
+} from "./util.ts";
 
 const SBIN = "/usr/sbin";
 
@@ -34,6 +43,7 @@ export async function ensurePostfix(): Promise<void> {
 /** A running Postfix instance. */
 export class PostfixPeer {
   private started = false;
+  private unregister = () => {};
 
   private constructor(
     /** The temp folder holding everything of this instance. */
@@ -60,14 +70,20 @@ export class PostfixPeer {
 
   /**
    * Writes the configuration and starts Postfix; resolves once smtpd answers with 220.
-   * On failure the instance is stopped and its folder removed.
+   * On failure the instance is stopped and its folder removed. Until `cleanup`, an interrupted
+   * benchmark stops it and removes the folder (registerCleanup).
    */
   static async start(opts: PostfixPeerOptions): Promise<PostfixPeer> {
     if (Deno.uid() !== 0) throw new Error("the Postfix peer needs root (postfix start)");
     const dir = await Deno.makeTempDir({ prefix: "fsmtp-bench-postfix-" });
     const peer = new PostfixPeer(dir, freePort(), opts);
+    peer.unregister = registerCleanup(async () => {
+      await peer.stop();
+      await peer.cleanup();
+    });
     try {
       await peer.configure();
+      checkInterrupted();
       peer.started = true;
       await mustRun(`${SBIN}/postfix`, ["-c", peer.configDir, "start"]);
       await waitUntil(() => peer.greets(), 30_000, "Postfix smtpd to answer", 100);
@@ -233,10 +249,24 @@ export class PostfixPeer {
     }
   }
 
-  /** Removes the temp folder. */
+  /** Removes the temp folder (kept when FSMTP_BENCH_KEEP is set, for debugging). */
   async cleanup(): Promise<void> {
+    this.unregister();
     if (Deno.env.get("FSMTP_BENCH_KEEP")) return console.error(`bench: kept ${this.dir}`);
-    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+    // Delivery agents may still be finishing a file right after the master exited: retry.
+    for (let attempt = 1;; attempt++) {
+      try {
+        await Deno.remove(this.dir, { recursive: true });
+        return;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return;
+        if (attempt === 20) {
+          console.error(`bench: could not remove ${this.dir}: ${e}`);
+          return;
+        }
+        await sleep(250);
+      }
+    }
   }
 }
 

@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { idleConnections, type IdleMemory } from "./idle_connections.ts";
 import { ensurePostfix } from "./postfix_peer.ts";
 import { fsmtpInbound, inboundLoad, postfixInbound, type Throughput } from "./smtp_inbound.ts";
-import { runCleanups } from "./util.ts";
+import { checkInterrupted, interruptAndCleanUp } from "./util.ts";
 
 const FULL_MESSAGES = 5000;
 const QUICK_MESSAGES = 500;
@@ -42,7 +42,7 @@ if (!Number.isInteger(messages) || messages < 1) {
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, async () => {
     console.error(`\nbench: ${signal}, stopping servers and removing temp folders ...`);
-    await runCleanups();
+    await interruptAndCleanUp();
     Deno.exit(130);
   });
 }
@@ -54,6 +54,7 @@ const errors: string[] = [];
 async function part<T>(name: string, fn: () => Promise<T>): Promise<T | undefined> {
   console.log(`bench: ${name} ...`);
   try {
+    checkInterrupted();
     return await fn();
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);

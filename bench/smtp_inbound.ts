@@ -39,13 +39,12 @@ export function inboundLoad(messages: number): Load {
 /** Postfix: from smtp-source's start until all `messages × recipients` files are in `new/`. */
 export async function postfixInbound(load: Load): Promise<Throughput> {
   const peer = await PostfixPeer.start({ domain: DOMAIN, users: recipientLocals(load) });
-  const unregister = registerCleanup(async () => {
-    await peer.stop();
-    await peer.cleanup();
-  });
+  let killSource = () => {};
+  const unregister = registerCleanup(() => Promise.resolve(killSource()));
   try {
     const deliveries = load.messages * load.recipients;
-    const { started, done } = startSmtpSource(peer.port, load);
+    const { started, done, kill } = startSmtpSource(peer.port, load);
+    killSource = kill;
     let source: SourceRun | undefined;
     done.then((r) => source = r);
     await waitUntil(
@@ -69,6 +68,7 @@ export async function postfixInbound(load: Load): Promise<Throughput> {
     return { messages: load.messages, deliveries, seconds, perSecond: load.messages / seconds };
   } finally {
     unregister();
+    killSource();
     await peer.stop();
     await peer.cleanup();
   }
@@ -78,12 +78,12 @@ export async function postfixInbound(load: Load): Promise<Throughput> {
 export async function fsmtpInbound(load: Load): Promise<Throughput> {
   const users = recipientLocals(load).map((local) => `${local}@${DOMAIN}`);
   const server = await FsmtpServer.start(DOMAIN, users);
-  const unregister = registerCleanup(async () => {
-    await server.stop();
-    await server.cleanup();
-  });
+  let killSource = () => {};
+  const unregister = registerCleanup(() => Promise.resolve(killSource()));
   try {
-    const run = await startSmtpSource(server.port, load).done;
+    const source = startSmtpSource(server.port, load);
+    killSource = source.kill;
+    const run = await source.done;
     if (run.code !== 0) {
       throw new Error(
         `smtp-source against fsmtp exited ${run.code}:\n${run.output}\n` +

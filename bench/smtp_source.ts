@@ -1,4 +1,5 @@
 /** Runs Postfix's `smtp-source` load generator against a port and times it. */
+import { checkInterrupted } from "./util.ts";
 
 /** The load one run sends. */
 export interface Load {
@@ -37,13 +38,14 @@ export function recipientLocals(load: Load): string[] {
 }
 
 /**
- * Starts smtp-source; `started` is the `performance.now()` at spawn, `done` resolves at exit.
+ * Starts smtp-source; `started` is the `performance.now()` at spawn, `done` resolves at exit,
+ * `kill` stops it early.
  * smtp-source aborts (non-zero exit) on any unexpected reply, as `-A` is not given.
  */
 export function startSmtpSource(
   port: number,
   load: Load,
-): { started: number; done: Promise<SourceRun> } {
+): { started: number; done: Promise<SourceRun>; kill: () => void } {
   const args = [
     "-c",
     "-s",
@@ -60,6 +62,7 @@ export function startSmtpSource(
     load.to,
     `127.0.0.1:${port}`,
   ];
+  checkInterrupted();
   const started = performance.now();
   const child = new Deno.Command("/usr/sbin/smtp-source", {
     args,
@@ -76,5 +79,10 @@ export function startSmtpSource(
       .trim();
     return { code: out.code, seconds, output };
   });
-  return { started, done };
+  const kill = () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+  };
+  return { started, done, kill };
 }

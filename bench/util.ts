@@ -63,7 +63,10 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Waits until `done()` is true, polling; throws after `ms` with `what` in the message. */
+/**
+ * Waits until `done()` is true, polling; throws after `ms` with `what` in the message, or when the
+ * run was interrupted.
+ */
 export async function waitUntil(
   done: () => boolean | Promise<boolean>,
   ms: number,
@@ -72,6 +75,7 @@ export async function waitUntil(
 ): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await done())) {
+    checkInterrupted();
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(pollMs);
   }
@@ -97,6 +101,7 @@ export async function collect(
 }
 
 const cleanups = new Set<() => Promise<void>>();
+let interrupted = false;
 
 /**
  * Registers work that must run even when the benchmark is interrupted (stop a server, remove a
@@ -107,9 +112,20 @@ export function registerCleanup(fn: () => Promise<void>): () => void {
   return () => cleanups.delete(fn);
 }
 
-/** Runs every registered cleanup (on SIGINT/SIGTERM). */
-export async function runCleanups(): Promise<void> {
-  const all = [...cleanups];
-  cleanups.clear();
-  await Promise.allSettled(all.map((fn) => fn()));
+/** Throws once the benchmark was interrupted, so no new work starts. */
+export function checkInterrupted(): void {
+  if (interrupted) throw new Error("interrupted");
+}
+
+/**
+ * On SIGINT/SIGTERM: marks the run interrupted (waits and starts throw from then on) and runs
+ * every registered cleanup, again for any registered meanwhile, until none is left.
+ */
+export async function interruptAndCleanUp(): Promise<void> {
+  interrupted = true;
+  while (cleanups.size > 0) {
+    const all = [...cleanups];
+    cleanups.clear();
+    await Promise.allSettled(all.map((fn) => fn()));
+  }
 }

@@ -1,25 +1,30 @@
 /**
- * `fsmtp --run=smtp|all`: starts the servers, creating on first run what is missing (keys, data
- * folder); SIGHUP re-reads the config, SIGTERM/SIGINT shut down gracefully.
+ * `fsmtp --run=smtp|pop3|all`: starts the servers, creating on first run what is missing
+ * (keys, data folder); SIGHUP re-reads the config, SIGTERM/SIGINT shut down gracefully.
  */
 import type { SecureContext } from "node:tls";
-import { randomBytes } from "node:crypto";
-import type { Config } from "../config/config.ts";
+import type { ListenerKey } from "../config/config.ts";
 import { loadConfig } from "../config/load_config.ts";
-import { createLogger } from "../log.ts";
+import { createLogger, type Logger } from "../log.ts";
 import { ConnectionGate } from "../net/listener.ts";
+import { type Service, startService } from "../net/service.ts";
 import { loadTlsContext } from "../net/tls_context.ts";
-import { LocalDelivery } from "../mail/local_delivery.ts";
-import { type SmtpService, startSmtpService } from "../smtp/server.ts";
-import type { SmtpPorts } from "../smtp/session.ts";
+import { formatReply } from "../smtp/reply.ts";
+import { SmtpSession } from "../smtp/session.ts";
+import { Pop3Session } from "../pop3/session.ts";
+import { Runtime } from "./runtime.ts";
 import { openStore, prepareKeys } from "./setup.ts";
 
-/** The services `--run` accepts, and which exist yet. */
+/** The services `--run` accepts. */
 export const RUN_TARGETS = ["smtp", "pop3", "imap", "all"] as const;
-const NOT_YET: Record<string, string> = {
-  pop3: "POP3 (listen.pop3, listen.pop3s) is not built yet",
-  imap: "IMAP (listen.imap, listen.imaps) is not built yet",
+
+/** The listeners each target starts. */
+const TARGET_LISTENERS: Record<string, ListenerKey[]> = {
+  smtp: ["smtp"],
+  pop3: ["pop3", "pop3s"],
+  all: ["smtp", "pop3", "pop3s"],
 };
+const NOT_BUILT: ListenerKey[] = ["submission", "submissions", "imap", "imaps"];
 
 const SHUTDOWN_GRACE_MS = 30_000;
 
@@ -29,31 +34,29 @@ export async function runServers(target: string, configPath: string | undefined)
     console.error(`fsmtp: --run takes one of ${RUN_TARGETS.join(", ")}, not "${target}"`);
     return 2;
   }
-  if (NOT_YET[target]) {
-    console.error(`fsmtp: ${NOT_YET[target]}; use --run=smtp or --run=all`);
+  if (target === "imap") {
+    console.error(
+      "fsmtp: IMAP (listen.imap, listen.imaps) is not built yet; use --run=smtp|pop3|all",
+    );
     return 1;
   }
-  let { config, path } = loadConfig(configPath);
+  const { config, path } = loadConfig(configPath);
   const log = createLogger(config.log_level);
   for (const line of await prepareKeys(config)) log.info("setup.created", { what: line });
   const store = openStore(config);
-  let tls = loadTlsContext(config.tls.cert, config.tls.key);
-  const delivery = new LocalDelivery(store, config.domains);
-  const gate = new ConnectionGate(gateLimits(config));
-  const ports = (): SmtpPorts => smtpPorts(config, tls, delivery);
+  const runtime = new Runtime(config, loadTlsContext(config.tls.cert, config.tls.key), store);
+  const gate = new ConnectionGate(runtime.gateLimits());
 
-  const services: SmtpService[] = [];
-  if (config.listen.smtp !== "") {
-    services.push(
-      await startSmtpService({
-        name: "smtp",
-        address: config.listen.smtp,
-        gate,
-        log,
-        ports,
-        maxLineLength: () => config.limits.max_line_length,
-      }),
-    );
+  const services: Service[] = [];
+  try {
+    for (const key of TARGET_LISTENERS[target]) {
+      const address = config.listen[key];
+      if (address !== "") services.push(await startOne(key, address, runtime, gate, log));
+    }
+  } catch (err) {
+    await Promise.all(services.map((s) => s.shutdown(0)));
+    await store.close();
+    throw err;
   }
   log.info("fsmtp.started", {
     config: path ?? "embedded defaults",
@@ -64,13 +67,9 @@ export async function runServers(target: string, configPath: string | undefined)
   for (const s of services) {
     console.log(`fsmtp: listening ${s.listener.name} on ${s.listener.host}:${s.listener.port}`);
   }
-  if (target === "all") {
-    console.log(
-      "fsmtp: not started (not built yet): submission, submissions, pop3, pop3s, imap, imaps",
-    );
-  }
+  if (target === "all") console.log(`fsmtp: not built yet: ${NOT_BUILT.join(", ")}`);
   if (services.length === 0) {
-    console.error("fsmtp: no listener is configured (listen.smtp is empty); nothing to do");
+    console.error(`fsmtp: every listener of --run=${target} is disabled in [listen]`);
     await store.close();
     return 1;
   }
@@ -78,15 +77,14 @@ export async function runServers(target: string, configPath: string | undefined)
   const reload = () => {
     try {
       const next = loadConfig(configPath).config;
-      tls = loadTlsContext(next.tls.cert, next.tls.key);
+      const tls = loadTlsContext(next.tls.cert, next.tls.key);
       for (const key of ["listen", "data_dir"] as const) {
-        if (JSON.stringify(next[key]) !== JSON.stringify(config[key])) {
+        if (JSON.stringify(next[key]) !== JSON.stringify(runtime.config[key])) {
           log.warn("config.reload.needs_restart", { key });
         }
       }
-      config = next;
-      delivery.domains = config.domains;
-      gate.limits = gateLimits(config);
+      runtime.update(next, tls);
+      gate.limits = runtime.gateLimits();
       log.info("config.reloaded", { config: path ?? "embedded defaults" });
     } catch (err) {
       log.error("config.reload.failed", { error: (err as Error).message, kept: "old config" });
@@ -103,30 +101,39 @@ export async function runServers(target: string, configPath: string | undefined)
   return 0;
 }
 
-function gateLimits(config: Config) {
-  return {
-    maxConnections: config.limits.max_connections,
-    maxConnectionsPerIp: config.limits.max_connections_per_ip,
-  };
-}
-
-function smtpPorts(config: Config, tls: SecureContext, delivery: LocalDelivery): SmtpPorts {
-  return {
-    hostname: config.hostname,
-    nodeId: config.node_id,
-    tls,
-    limits: {
-      maxMessageSize: config.limits.max_message_size,
-      maxRecipients: config.limits.max_recipients,
-      maxErrors: config.limits.max_errors,
-      commandTimeoutMs: config.limits.command_timeout,
-    },
-    postmaster: `postmaster@${config.domains[0]}`,
-    checkRecipient: (address) => delivery.checkRecipient(address),
-    deliver: (message) => delivery.deliver(message),
-    now: () => new Date(),
-    newId: () => randomBytes(6).toString("hex").toUpperCase(),
-  };
+function startOne(
+  key: ListenerKey,
+  address: string,
+  runtime: Runtime,
+  gate: ConnectionGate,
+  log: Logger,
+): Promise<Service> {
+  const config = () => runtime.config;
+  const implicitTls = key === "pop3s" ? (): SecureContext => runtime.tls : undefined;
+  const pop3 = key === "pop3" || key === "pop3s";
+  return startService({
+    name: key,
+    address,
+    gate,
+    log,
+    implicitTls,
+    refusal: pop3 ? "-ERR [SYS/TEMP] Too many connections, try again later\r\n" : formatReply({
+      code: 421,
+      enhanced: "4.7.0",
+      text: `${config().hostname} Too many connections, try again later`,
+    }),
+    limits: () => ({
+      maxLineLength: config().limits.max_line_length,
+      // RFC 1939 §3: a POP3 autologout timer must be at least 10 minutes.
+      timeoutMs: pop3
+        ? Math.max(config().limits.command_timeout, 600_000)
+        : config().limits.command_timeout,
+    }),
+    createSession: (conn, sessionLog) =>
+      pop3
+        ? new Pop3Session(conn, runtime.pop3Ports(), sessionLog)
+        : new SmtpSession(conn, runtime.smtpPorts(), sessionLog),
+  });
 }
 
 function waitForStopSignal(): Promise<string> {

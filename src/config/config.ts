@@ -28,7 +28,13 @@ export interface Config {
     imaps: string;
   };
   tls: { cert: string; key: string };
-  auth: { allow_plaintext: PlaintextPolicy };
+  auth: {
+    allow_plaintext: PlaintextPolicy;
+    /** Milliseconds a failed login waits before its answer. */
+    failure_delay: number;
+    /** Failed logins from one IP within 15 minutes after which its logins are refused. */
+    max_failures_per_ip: number;
+  };
   limits: {
     max_message_size: number;
     max_recipients: number;
@@ -75,7 +81,7 @@ export function defaultConfig(): Config {
       imaps: "0.0.0.0:2993",
     },
     tls: { cert: "env/keys/cert.pem", key: "env/keys/key.pem" },
-    auth: { allow_plaintext: "loopback" },
+    auth: { allow_plaintext: "loopback", failure_delay: 2000, max_failures_per_ip: 10 },
     limits: {
       max_message_size: 26_214_400,
       max_recipients: 100,

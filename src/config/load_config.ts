@@ -22,6 +22,7 @@ type Kind =
   | "count"
   | "size"
   | "duration"
+  | "delay"
   | { oneOf: readonly string[] };
 
 /** Every key the file may hold, with how to read it. Unknown keys are errors: typos must show. */
@@ -42,6 +43,8 @@ const SCHEMA: Record<string, Kind> = {
   "tls.cert": "string",
   "tls.key": "string",
   "auth.allow_plaintext": { oneOf: ["never", "loopback", "always"] },
+  "auth.failure_delay": "delay",
+  "auth.max_failures_per_ip": "count",
   "limits.max_message_size": "size",
   "limits.max_recipients": "count",
   "limits.max_line_length": "size",
@@ -192,6 +195,11 @@ function convert(kind: Kind, raw: unknown, where: string): unknown {
         fail("a whole number of octets ≥ 512");
       }
       return raw;
+    case "delay": {
+      const ms = typeof raw === "string" ? parseDuration(raw) : undefined;
+      if (ms === undefined || ms > 60_000) fail('a duration up to 1m, such as "0s" or "2s"');
+      return ms;
+    }
     case "duration": {
       const ms = typeof raw === "string" ? parseDuration(raw) : undefined;
       if (ms === undefined || ms < 1000) {

@@ -41,11 +41,9 @@ Deno.test("cli: help, unknown flags, and commands that come later", async () => 
     assert.equal(r.code, 1, later.join(" "));
     assert.match(r.out, /not built yet/);
   }
-  for (const run of ["--run=pop3", "--run=imap"]) {
-    const r = await runCli([run]);
-    assert.equal(r.code, 1);
-    assert.match(r.out, /not built yet/);
-  }
+  const imap = await runCli(["--run=imap"]);
+  assert.equal(imap.code, 1);
+  assert.match(imap.out, /not built yet/);
   assert.equal((await runCli(["--run=bogus"])).code, 2);
 });
 

@@ -16,8 +16,10 @@ export function freePort(): number {
 
 /** Options for a test server. */
 export interface TestServerOptions {
-  /** Extra TOML appended to the generated config (e.g. a [limits] table). */
+  /** Keys of the [limits] table. */
   limits?: Record<string, number | string>;
+  /** Keys of the [auth] table (failure_delay defaults to "50ms" here to keep tests quick). */
+  auth?: Record<string, number | string>;
   domains?: string[];
   /** Reuse a folder (restart after a crash); a fresh temp folder otherwise. */
   dir?: string;
@@ -29,6 +31,8 @@ export class TestServer {
     readonly dir: string,
     readonly configPath: string,
     readonly smtpPort: number,
+    readonly pop3Port: number,
+    readonly pop3sPort: number,
     readonly process: Deno.ChildProcess,
     readonly output: { text: string },
   ) {}
@@ -41,10 +45,11 @@ export class TestServer {
   /** Writes a config, starts the server, waits until it listens. */
   static async start(opts: TestServerOptions = {}): Promise<TestServer> {
     const dir = opts.dir ?? await Deno.makeTempDir({ prefix: "fsmtp-test-" });
-    const smtpPort = freePort();
+    const [smtpPort, pop3Port, pop3sPort] = [freePort(), freePort(), freePort()];
     const configPath = join(dir, "fsmtp.toml");
-    const limits = Object.entries(opts.limits ?? {})
-      .map(([k, v]) => `${k} = ${typeof v === "string" ? JSON.stringify(v) : v}`).join("\n");
+    const table = (entries: Record<string, number | string>) =>
+      Object.entries(entries)
+        .map(([k, v]) => `${k} = ${typeof v === "string" ? JSON.stringify(v) : v}`).join("\n");
     await Deno.writeTextFile(
       configPath,
       [
@@ -57,27 +62,32 @@ export class TestServer {
         `smtp = "127.0.0.1:${smtpPort}"`,
         `submission = ""`,
         `submissions = ""`,
-        `pop3 = ""`,
-        `pop3s = ""`,
+        `pop3 = "127.0.0.1:${pop3Port}"`,
+        `pop3s = "127.0.0.1:${pop3sPort}"`,
         `imap = ""`,
         `imaps = ""`,
         `[tls]`,
         `cert = "${join(dir, "keys", "cert.pem")}"`,
         `key = "${join(dir, "keys", "key.pem")}"`,
         `[limits]`,
-        limits,
+        table(opts.limits ?? {}),
+        `[auth]`,
+        table({ failure_delay: "50ms", ...opts.auth }),
       ].join("\n") + "\n",
     );
     const process = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", MAIN, "--run=smtp", "--config", configPath],
+      args: ["run", "--allow-all", MAIN, "--run=all", "--config", configPath],
       stdout: "piped",
       stderr: "piped",
     }).spawn();
     const output = { text: "" };
-    const server = new TestServer(dir, configPath, smtpPort, process, output);
+    const server = new TestServer(dir, configPath, smtpPort, pop3Port, pop3sPort, process, output);
     collect(process.stdout, output);
     collect(process.stderr, output);
-    await server.waitForOutput(new RegExp(`listening smtp on 127\\.0\\.0\\.1:${smtpPort}`), 20_000);
+    await server.waitForOutput(
+      new RegExp(`listening pop3s on 127\\.0\\.0\\.1:${pop3sPort}`),
+      20_000,
+    );
     return server;
   }
 

@@ -80,7 +80,7 @@ Deno.test("formatLine", async (t) => {
 
   await t.step({
     // Unicode and several log tools (e.g. Python's str.splitlines) treat NEL and the line and
-    // paragraph separators as line breaks;
+    // paragraph separators as line breaks.
     name: "DEL, C1 controls and U+2028/U+2029 are escaped too",
     fn: () => {
       const line = formatLine(T, "info", "e", { v: "a\x7fb\x85c\u2028d\u2029" });

@@ -1,0 +1,105 @@
+/**
+ * The running server's shared state: the current config and TLS context (replaced on SIGHUP),
+ * the store, and the services every protocol session reaches through its ports.
+ */
+import { randomBytes } from "node:crypto";
+import type { SecureContext } from "node:tls";
+import { Authenticator } from "../auth/authenticator.ts";
+import { LoginGuard } from "../auth/login_guard.ts";
+import type { Config } from "../config/config.ts";
+import { LocalDelivery } from "../mail/local_delivery.ts";
+import { Maildrop, MaildropLocks } from "../mail/maildrop.ts";
+import type { Connection } from "../net/connection.ts";
+import type { Pop3Ports } from "../pop3/session.ts";
+import type { SmtpPorts } from "../smtp/session.ts";
+import type { MailStore } from "../store/mail_store.ts";
+
+const FAILURE_WINDOW_MS = 15 * 60_000;
+
+/** Shared state of a running server. */
+export class Runtime {
+  readonly delivery: LocalDelivery;
+  readonly authenticator: Authenticator;
+  readonly locks = new MaildropLocks();
+  guard: LoginGuard;
+
+  constructor(public config: Config, public tls: SecureContext, readonly store: MailStore) {
+    this.delivery = new LocalDelivery(store, config.domains);
+    this.authenticator = new Authenticator(store);
+    this.guard = this.#makeGuard();
+  }
+
+  /** Applies a reloaded config (SIGHUP) to new sessions. */
+  update(config: Config, tls: SecureContext): void {
+    this.config = config;
+    this.tls = tls;
+    this.delivery.domains = config.domains;
+    this.guard.opts.failureDelayMs = config.auth.failure_delay;
+    this.guard.opts.maxFailuresPerIp = config.auth.max_failures_per_ip;
+  }
+
+  /** The connection limits of `[limits]`. */
+  gateLimits(): { maxConnections: number; maxConnectionsPerIp: number } {
+    return {
+      maxConnections: this.config.limits.max_connections,
+      maxConnectionsPerIp: this.config.limits.max_connections_per_ip,
+    };
+  }
+
+  /** True when `auth.allow_plaintext` lets this connection log in. */
+  plaintextAllowed(conn: Connection): boolean {
+    const policy = this.config.auth.allow_plaintext;
+    return conn.tls !== undefined || policy === "always" ||
+      (policy === "loopback" && conn.isLoopback);
+  }
+
+  /** Ports of an SMTP (MX) session. */
+  smtpPorts(): SmtpPorts {
+    const config = this.config;
+    return {
+      hostname: config.hostname,
+      nodeId: config.node_id,
+      tls: this.tls,
+      limits: {
+        maxMessageSize: config.limits.max_message_size,
+        maxRecipients: config.limits.max_recipients,
+        maxErrors: config.limits.max_errors,
+        commandTimeoutMs: config.limits.command_timeout,
+      },
+      postmaster: `postmaster@${config.domains[0]}`,
+      checkRecipient: (address) => this.delivery.checkRecipient(address),
+      deliver: (message) => this.delivery.deliver(message),
+      now: () => new Date(),
+      newId: () => randomBytes(6).toString("hex").toUpperCase(),
+    };
+  }
+
+  /** Ports of a POP3 session. */
+  pop3Ports(): Pop3Ports {
+    const config = this.config;
+    return {
+      hostname: config.hostname,
+      tls: this.tls,
+      plaintextAllowed: (conn) => this.plaintextAllowed(conn),
+      login: async (address, password, ip) => {
+        if (this.guard.blocked(ip)) return "blocked";
+        const login = await this.authenticator.login(address, password);
+        if (login) return login;
+        await this.guard.failed(ip);
+        return "bad";
+      },
+      openMaildrop: (login) => Maildrop.open(this.store, this.locks, login),
+      maxLoginFailures: 3,
+      maxErrors: config.limits.max_errors,
+      handshakeTimeoutMs: config.limits.command_timeout,
+    };
+  }
+
+  #makeGuard(): LoginGuard {
+    return new LoginGuard({
+      failureDelayMs: this.config.auth.failure_delay,
+      maxFailuresPerIp: this.config.auth.max_failures_per_ip,
+      windowMs: FAILURE_WINDOW_MS,
+    });
+  }
+}

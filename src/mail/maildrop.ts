@@ -1,0 +1,72 @@
+/**
+ * A POP3 maildrop (RFC 1939 §2): a user's INBOX as it was at login, held under an exclusive
+ * lock so a second session cannot change it underneath. Messages that arrive later are not
+ * part of it; deletions happen only through `expunge()`, at QUIT.
+ */
+import type { Login } from "../auth/authenticator.ts";
+import type { MailStore, MessageMeta } from "../store/mail_store.ts";
+import { MailboxReader } from "./mailbox_reader.ts";
+
+/** One exclusive lock per maildrop, for this process. */
+export class MaildropLocks {
+  #held = new Set<string>();
+
+  /** Takes the lock; false when another session holds it. */
+  acquire(address: string): boolean {
+    if (this.#held.has(address)) return false;
+    this.#held.add(address);
+    return true;
+  }
+
+  /** Gives the lock back. */
+  release(address: string): void {
+    this.#held.delete(address);
+  }
+}
+
+/** An open, locked maildrop. */
+export class Maildrop {
+  #released = false;
+
+  private constructor(
+    readonly messages: readonly MessageMeta[],
+    readonly uidValidity: number,
+    private readonly reader: MailboxReader,
+    private readonly locks: MaildropLocks,
+  ) {}
+
+  /** Locks and snapshots the user's INBOX; "in-use" when another session holds it. */
+  static async open(
+    store: MailStore,
+    locks: MaildropLocks,
+    login: Login,
+  ): Promise<Maildrop | "in-use"> {
+    if (!locks.acquire(login.address)) return "in-use";
+    try {
+      const reader = MailboxReader.withKeys(store, login.address, login.keys);
+      const box = await store.ensureMailbox(login.address, "INBOX");
+      const messages = await store.listMessages(box.id);
+      return new Maildrop(messages, box.uidValidity, reader, locks);
+    } catch (err) {
+      locks.release(login.address);
+      throw err;
+    }
+  }
+
+  /** The clear text of a message of this maildrop. */
+  read(meta: MessageMeta): Promise<Uint8Array> {
+    return this.reader.read(meta.id);
+  }
+
+  /** Removes the messages durably (the UPDATE state, RFC 1939 §6). */
+  async expunge(ids: number[]): Promise<void> {
+    if (ids.length > 0) await this.reader.store.expunge(ids);
+  }
+
+  /** Releases the lock (idempotent). */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.locks.release(this.reader.address);
+  }
+}

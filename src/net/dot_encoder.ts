@@ -1,0 +1,62 @@
+/**
+ * Encodes content for a dot-terminated multi-line response or DATA (RFC 1939 §3, RFC 5321
+ * §4.5.2): a line starting with "." gets one more; the content is closed with CRLF when it
+ * does not end with one, then ".CRLF".
+ */
+
+const CR = 13;
+const LF = 10;
+const DOT = 46;
+
+/** The byte-stuffed, terminated form of `content`. */
+export function dotEncode(content: Uint8Array): Uint8Array {
+  let dots = 0;
+  for (let i = 0; i < content.length; i++) {
+    if (content[i] === DOT && (i === 0 || content[i - 1] === LF)) dots++;
+  }
+  const endsWithCrlf = content.length >= 2 && content[content.length - 2] === CR &&
+    content[content.length - 1] === LF;
+  const out = new Uint8Array(content.length + dots + (endsWithCrlf ? 0 : 2) + 3);
+  let at = 0;
+  let from = 0;
+  for (let i = 0; i < content.length; i++) {
+    if (content[i] === DOT && (i === 0 || content[i - 1] === LF)) {
+      out.set(content.subarray(from, i), at);
+      at += i - from;
+      out[at++] = DOT;
+      from = i;
+    }
+  }
+  out.set(content.subarray(from), at);
+  at += content.length - from;
+  if (!endsWithCrlf) {
+    out[at++] = CR;
+    out[at++] = LF;
+  }
+  out[at++] = DOT;
+  out[at++] = CR;
+  out[at++] = LF;
+  return out;
+}
+
+/**
+ * The header of a message and the first `lines` lines of its body (POP3 TOP, RFC 1939 §7).
+ * A message without a blank line is all header.
+ */
+export function headAndLines(content: Uint8Array, lines: number): Uint8Array {
+  let i = 0;
+  // Find the end of the header: the first empty line.
+  for (;;) {
+    const lf = content.indexOf(LF, i);
+    if (lf < 0) return content;
+    const empty = lf === i || (lf === i + 1 && content[i] === CR);
+    i = lf + 1;
+    if (empty) break;
+  }
+  for (let n = 0; n < lines; n++) {
+    const lf = content.indexOf(LF, i);
+    if (lf < 0) return content;
+    i = lf + 1;
+  }
+  return content.subarray(0, i);
+}

@@ -1,0 +1,119 @@
+/**
+ * One POP3 session (RFC 1939 §3): AUTHORIZATION, then TRANSACTION once a login opened the
+ * maildrop, then UPDATE at QUIT. Commands come from the table in `commands.ts`; each declares
+ * the states it is allowed in. A session that ends any other way (EOF, timeout, shutdown)
+ * never enters UPDATE, so nothing is deleted.
+ */
+import type { SecureContext } from "node:tls";
+import type { Login } from "../auth/authenticator.ts";
+import type { Logger } from "../log.ts";
+import type { Maildrop } from "../mail/maildrop.ts";
+import type { Connection } from "../net/connection.ts";
+import { isParseError, parsePop3Command } from "./parse_command.ts";
+import { POP3_COMMANDS } from "./commands.ts";
+
+/** RFC 1939 §3 states (UPDATE is the QUIT handler itself). */
+export type Pop3State = "authorization" | "transaction";
+
+/** What a login attempt came to. */
+export type LoginResult = Login | "bad" | "blocked";
+
+/** The ports a POP3 session needs. */
+export interface Pop3Ports {
+  hostname: string;
+  tls: SecureContext | undefined;
+  /** May this connection log in without TLS (`auth.allow_plaintext`)? */
+  plaintextAllowed(conn: Connection): boolean;
+  /** Checks a password; the failure delay is served inside. */
+  login(address: string, password: string, ip: string): Promise<LoginResult>;
+  openMaildrop(login: Login): Promise<Maildrop | "in-use">;
+  /** Failed logins in one session before it is closed. */
+  maxLoginFailures: number;
+  maxErrors: number;
+  handshakeTimeoutMs: number;
+}
+
+/** One session. */
+export class Pop3Session {
+  state: Pop3State = "authorization";
+  /** The name given by USER, awaiting PASS. */
+  pendingUser: string | undefined;
+  drop: Maildrop | undefined;
+  /** Message numbers (1-based) marked by DELE. */
+  deleted = new Set<number>();
+  loginFailures = 0;
+  errors = 0;
+  #shutdown = false;
+  #busy = false;
+
+  constructor(readonly conn: Connection, readonly ports: Pop3Ports, readonly log: Logger) {}
+
+  /** Serves the connection until QUIT, EOF, timeout, too many errors or shutdown. */
+  async run(): Promise<void> {
+    this.ok(`${this.ports.hostname} fsmtp POP3 server ready`);
+    try {
+      for (;;) {
+        if (this.#shutdown) return this.#closeWith("-ERR [SYS/TEMP] Server shutting down");
+        const read = await this.conn.readLine();
+        if (read.kind === "eof") {
+          this.log.info("pop3.disconnect", { state: this.state });
+          return this.conn.destroy();
+        }
+        if (read.kind === "timeout") {
+          return this.#closeWith("-ERR Autologout: idle for too long");
+        }
+        if (read.kind === "interrupted") {
+          return this.#closeWith("-ERR [SYS/TEMP] Server shutting down");
+        }
+        if (read.kind === "too-long") {
+          this.err("Line too long");
+        } else {
+          this.#busy = true;
+          try {
+            await this.#execute(read.line);
+          } finally {
+            this.#busy = false;
+          }
+        }
+        if (this.conn.closed) return;
+        if (this.errors >= this.ports.maxErrors) {
+          return this.#closeWith("-ERR Too many errors, closing connection");
+        }
+      }
+    } finally {
+      // Whatever ended the session, the maildrop lock is released; deletions happened only
+      // if QUIT ran the UPDATE state.
+      this.drop?.release();
+    }
+  }
+
+  /** Ends the session at once when idle, after the command in progress otherwise. */
+  requestShutdown(): void {
+    this.#shutdown = true;
+    if (!this.#busy) this.conn.interrupt();
+  }
+
+  async #execute(line: Uint8Array): Promise<void> {
+    const parsed = parsePop3Command(line);
+    if (isParseError(parsed)) return this.err(parsed.error);
+    const spec = POP3_COMMANDS[parsed.verb];
+    if (!spec.states.includes(this.state)) return this.err(spec.outOfState);
+    await (spec.handle as (s: Pop3Session, c: typeof parsed) => Promise<void>)(this, parsed);
+  }
+
+  /** Sends `+OK text`. */
+  ok(text: string): void {
+    this.conn.write(`+OK ${text}\r\n`);
+  }
+
+  /** Sends `-ERR text` and counts an error. */
+  err(text: string): void {
+    this.errors++;
+    this.conn.write(`-ERR ${text}\r\n`);
+  }
+
+  #closeWith(line: string): void {
+    this.conn.write(line + "\r\n");
+    this.conn.close();
+  }
+}
