@@ -39,11 +39,13 @@ if (!Number.isInteger(messages) || messages < 1) {
   Deno.exit(2);
 }
 
+/** Set on SIGINT/SIGTERM: stops the servers, removes the temp folders, then exits 130. */
+let interruption: Promise<never> | undefined;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  Deno.addSignalListener(signal, async () => {
+  Deno.addSignalListener(signal, () => {
+    if (interruption) return;
     console.error(`\nbench: ${signal}, stopping servers and removing temp folders ...`);
-    await interruptAndCleanUp();
-    Deno.exit(130);
+    interruption = interruptAndCleanUp().then(() => Deno.exit(130));
   });
 }
 
@@ -111,6 +113,7 @@ console.log(`${"figure".padEnd(width)}  ${"value".padStart(valueWidth)}`);
 console.log(`${"-".repeat(width)}  ${"-".repeat(valueWidth)}`);
 for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v.padStart(valueWidth)}`);
 
+if (interruption) await interruption;
 if (errors.length > 0) {
   console.log("\nfailures:");
   for (const e of errors) console.log(`- ${e}`);

@@ -232,9 +232,11 @@ export class Connection {
       this.#out.length = 0;
       return;
     }
-    const data = this.#out.length === 1 ? this.#out[0] : this.#out.join("");
-    this.#out.length = 0;
-    this.#socket.write(data);
+    const parts = this.#out;
+    this.#out = [];
+    if (parts.length === 1) this.#socket.write(parts[0]);
+    else if (parts.every((p) => typeof p === "string")) this.#socket.write(parts.join(""));
+    else this.#socket.write(concatParts(parts));
   }
 
   /**
@@ -293,6 +295,20 @@ export class Connection {
     this.#out.length = 0;
     this.#socket.destroy();
   }
+}
+
+const encoder = new TextEncoder();
+
+/** Strings and bytes as one buffer, so a reply and a message body go out in one write. */
+function concatParts(parts: (string | Uint8Array)[]): Uint8Array {
+  const bytes = parts.map((p) => typeof p === "string" ? encoder.encode(p) : p);
+  const out = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0));
+  let at = 0;
+  for (const b of bytes) {
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
 }
 
 function tlsInfo(socket: TLSSocket): TlsInfo {
