@@ -88,6 +88,8 @@ const memory: IdleMemory | undefined = await part(
   () => idleConnections(IDLE_CONNECTIONS),
 );
 
+if (interruption) await interruption; // no table for an interrupted run
+
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
 const rows: [string, string][] = [
   ["inbound msg/s, Postfix", postfix ? postfix.perSecond.toFixed(1) : "failed"],
@@ -113,7 +115,6 @@ console.log(`${"figure".padEnd(width)}  ${"value".padStart(valueWidth)}`);
 console.log(`${"-".repeat(width)}  ${"-".repeat(valueWidth)}`);
 for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v.padStart(valueWidth)}`);
 
-if (interruption) await interruption;
 if (errors.length > 0) {
   console.log("\nfailures:");
   for (const e of errors) console.log(`- ${e}`);
