@@ -35,6 +35,24 @@ export interface Config {
     /** Failed logins from one IP within 15 minutes after which its logins are refused. */
     max_failures_per_ip: number;
   };
+  dkim: {
+    /** DKIM selector (RFC 6376 §3.1); keys per domain live in keys_dir. */
+    selector: string;
+  };
+  outbound: {
+    /** "host:port" of the DNS server for MX lookups; "" = the system's resolver. */
+    resolver: string;
+    /** Remote SMTP port (25 in production; tests point it at a peer on 127.0.0.1). */
+    port: number;
+    /** Defer rather than send in clear when the peer offers no STARTTLS. */
+    require_tls: boolean;
+    /** Smarthost "host:port"; "" = deliver by MX. */
+    relay_host: string;
+    relay_user: string;
+    relay_password: string;
+    /** Milliseconds a message may wait in the queue before it bounces. */
+    max_age: number;
+  };
   limits: {
     max_message_size: number;
     max_recipients: number;
@@ -82,6 +100,16 @@ export function defaultConfig(): Config {
     },
     tls: { cert: "env/keys/cert.pem", key: "env/keys/key.pem" },
     auth: { allow_plaintext: "loopback", failure_delay: 2000, max_failures_per_ip: 10 },
+    dkim: { selector: "default" },
+    outbound: {
+      resolver: "",
+      port: 25,
+      require_tls: false,
+      relay_host: "",
+      relay_user: "",
+      relay_password: "",
+      max_age: 5 * 86_400_000,
+    },
     limits: {
       max_message_size: 26_214_400,
       max_recipients: 100,

@@ -23,6 +23,10 @@ type Kind =
   | "size"
   | "duration"
   | "delay"
+  | "label"
+  | "port"
+  | "boolean"
+  | "text"
   | { oneOf: readonly string[] };
 
 /** Every key the file may hold, with how to read it. Unknown keys are errors: typos must show. */
@@ -45,6 +49,14 @@ const SCHEMA: Record<string, Kind> = {
   "auth.allow_plaintext": { oneOf: ["never", "loopback", "always"] },
   "auth.failure_delay": "delay",
   "auth.max_failures_per_ip": "count",
+  "dkim.selector": "label",
+  "outbound.resolver": "listen",
+  "outbound.port": "port",
+  "outbound.require_tls": "boolean",
+  "outbound.relay_host": "listen",
+  "outbound.relay_user": "text",
+  "outbound.relay_password": "text",
+  "outbound.max_age": "duration",
   "limits.max_message_size": "size",
   "limits.max_recipients": "count",
   "limits.max_line_length": "size",
@@ -127,6 +139,8 @@ function envNameToKey(name: string): string | undefined {
 }
 
 function fromEnv(kind: Kind, value: string): unknown {
+  if (kind === "boolean" && /^(true|false)$/.test(value.trim())) return value.trim() === "true";
+  if (kind === "port" && /^\d+$/.test(value.trim())) return Number(value);
   if (kind === "domains") return value.split(",").map((d) => d.trim()).filter((d) => d !== "");
   if ((kind === "count" || kind === "size") && /^\d+$/.test(value.trim())) return Number(value);
   return value;
@@ -194,6 +208,22 @@ function convert(kind: Kind, raw: unknown, where: string): unknown {
       if (typeof raw !== "number" || !Number.isInteger(raw) || raw < 512) {
         fail("a whole number of octets ≥ 512");
       }
+      return raw;
+    case "label":
+      if (typeof raw !== "string" || !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(raw)) {
+        fail('a DNS label such as "default"');
+      }
+      return raw;
+    case "port":
+      if (typeof raw !== "number" || !Number.isInteger(raw) || raw < 1 || raw > 65535) {
+        fail("a port number from 1 to 65535");
+      }
+      return raw;
+    case "boolean":
+      if (typeof raw !== "boolean") fail("true or false");
+      return raw;
+    case "text":
+      if (typeof raw !== "string") fail("a string");
       return raw;
     case "delay": {
       const ms = typeof raw === "string" ? parseDuration(raw) : undefined;
