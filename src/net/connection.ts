@@ -5,6 +5,7 @@
  */
 import type { Socket } from "node:net";
 import { type SecureContext, TLSSocket } from "node:tls";
+import { concatBytes } from "../crypto/bytes.ts";
 import { type DataProblem, DotDecoder } from "./dot_decoder.ts";
 
 /** The result of waiting for input. */
@@ -236,7 +237,12 @@ export class Connection {
     this.#out = [];
     if (parts.length === 1) this.#socket.write(parts[0]);
     else if (parts.every((p) => typeof p === "string")) this.#socket.write(parts.join(""));
-    else this.#socket.write(concatParts(parts));
+    else {
+      // Strings and bytes as one buffer, so a reply and a message body go out in one write.
+      this.#socket.write(
+        concatBytes(...parts.map((p) => typeof p === "string" ? encoder.encode(p) : p)),
+      );
+    }
   }
 
   /**
@@ -298,18 +304,6 @@ export class Connection {
 }
 
 const encoder = new TextEncoder();
-
-/** Strings and bytes as one buffer, so a reply and a message body go out in one write. */
-function concatParts(parts: (string | Uint8Array)[]): Uint8Array {
-  const bytes = parts.map((p) => typeof p === "string" ? encoder.encode(p) : p);
-  const out = new Uint8Array(bytes.reduce((n, b) => n + b.length, 0));
-  let at = 0;
-  for (const b of bytes) {
-    out.set(b, at);
-    at += b.length;
-  }
-  return out;
-}
 
 function tlsInfo(socket: TLSSocket): TlsInfo {
   return { protocol: socket.getProtocol() ?? "TLS", cipher: socket.getCipher()?.name ?? "" };

@@ -2,6 +2,7 @@
  * Receiving message content: DATA (RFC 5321 §4.1.1.4) and BDAT chunks (RFC 3030), then
  * delivery. The reply 250 is sent only after the store reports the message fsync'd.
  */
+import { concatBytes } from "../crypto/bytes.ts";
 import { type DataProblem, scanLines } from "../net/dot_decoder.ts";
 import { Replies, type Reply, reply, SmtpError } from "./reply.ts";
 import type { SmtpSession } from "./session.ts";
@@ -57,7 +58,7 @@ export async function receiveBdat(
   tx!.chunks.push(chunk);
   tx!.chunkedSize += chunk.length;
   if (!cmd.last) return reply(250, "2.0.0", `${chunk.length} octets received`);
-  const content = concat(tx!.chunks);
+  const content = concatBytes(...tx!.chunks);
   const problem = scanLines(content, s.conn.limits.maxLineLength);
   if (problem) {
     s.resetTransaction();
@@ -102,7 +103,7 @@ async function deliver(s: SmtpSession, body: Uint8Array): Promise<Reply> {
     recipients: tx.recipients,
     date: s.ports.now(),
   }));
-  const content = concat([trace, body]);
+  const content = concatBytes(trace, body);
   s.resetTransaction();
   try {
     await s.ports.deliver({ id, from: tx.from, recipients: tx.recipients, content });
@@ -117,15 +118,4 @@ async function deliver(s: SmtpSession, body: Uint8Array): Promise<Reply> {
     size: body.length,
   });
   return reply(250, "2.0.0", `OK queued as ${id}`);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
