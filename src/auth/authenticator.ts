@@ -16,6 +16,9 @@ export interface Login {
   keys: UnlockedUserKeys;
 }
 
+/** What a login attempt came to: "blocked" when the client's address failed too often. */
+export type LoginResult = Login | "bad" | "blocked";
+
 /** Checks passwords against the store. */
 export class Authenticator {
   #unlocker: UserUnlocker;

@@ -20,11 +20,12 @@ export const RUN_TARGETS = ["smtp", "pop3", "imap", "all"] as const;
 
 /** The listeners each target starts. */
 const TARGET_LISTENERS: Record<string, ListenerKey[]> = {
-  smtp: ["smtp"],
+  smtp: ["smtp", "submission", "submissions"],
   pop3: ["pop3", "pop3s"],
-  all: ["smtp", "pop3", "pop3s"],
+  all: ["smtp", "submission", "submissions", "pop3", "pop3s"],
 };
-const NOT_BUILT: ListenerKey[] = ["submission", "submissions", "imap", "imaps"];
+const NOT_BUILT: ListenerKey[] = ["imap", "imaps"];
+const IMPLICIT_TLS: ListenerKey[] = ["submissions", "pop3s"];
 
 const SHUTDOWN_GRACE_MS = 30_000;
 
@@ -109,7 +110,7 @@ function startOne(
   log: Logger,
 ): Promise<Service> {
   const config = () => runtime.config;
-  const implicitTls = key === "pop3s" ? (): SecureContext => runtime.tls : undefined;
+  const implicitTls = IMPLICIT_TLS.includes(key) ? (): SecureContext => runtime.tls : undefined;
   const pop3 = key === "pop3" || key === "pop3s";
   return startService({
     name: key,
@@ -130,9 +131,11 @@ function startOne(
         : config().limits.command_timeout,
     }),
     createSession: (conn, sessionLog) =>
-      pop3
-        ? new Pop3Session(conn, runtime.pop3Ports(), sessionLog)
-        : new SmtpSession(conn, runtime.smtpPorts(), sessionLog),
+      pop3 ? new Pop3Session(conn, runtime.pop3Ports(), sessionLog) : new SmtpSession(
+        conn,
+        runtime.smtpPorts(key === "smtp" ? "mx" : "submission"),
+        sessionLog,
+      ),
   });
 }
 

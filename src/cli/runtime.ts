@@ -4,11 +4,12 @@
  */
 import { randomBytes } from "node:crypto";
 import type { SecureContext } from "node:tls";
-import { Authenticator } from "../auth/authenticator.ts";
+import { Authenticator, type LoginResult } from "../auth/authenticator.ts";
 import { LoginGuard } from "../auth/login_guard.ts";
 import type { Config } from "../config/config.ts";
 import { LocalDelivery } from "../mail/local_delivery.ts";
 import { Maildrop, MaildropLocks } from "../mail/maildrop.ts";
+import { Submission } from "../mail/submission.ts";
 import type { Connection } from "../net/connection.ts";
 import type { Pop3Ports } from "../pop3/session.ts";
 import type { SmtpPorts } from "../smtp/session.ts";
@@ -21,11 +22,13 @@ export class Runtime {
   readonly delivery: LocalDelivery;
   readonly authenticator: Authenticator;
   readonly locks = new MaildropLocks();
+  readonly submission: Submission;
   guard: LoginGuard;
 
   constructor(public config: Config, public tls: SecureContext, readonly store: MailStore) {
     this.delivery = new LocalDelivery(store, config.domains);
     this.authenticator = new Authenticator(store);
+    this.submission = new Submission(this.delivery);
     this.guard = this.#makeGuard();
   }
 
@@ -53,10 +56,18 @@ export class Runtime {
       (policy === "loopback" && conn.isLoopback);
   }
 
-  /** Ports of an SMTP (MX) session. */
-  smtpPorts(): SmtpPorts {
+  /** Ports of an SMTP session: the MX role, or submission with AUTH. */
+  smtpPorts(role: "mx" | "submission"): SmtpPorts {
     const config = this.config;
+    const submission = this.submission;
     return {
+      submission: role === "mx" ? undefined : {
+        plaintextAllowed: (conn) => this.plaintextAllowed(conn),
+        login: (address, password, ip) => this.passwordLogin(address, password, ip),
+        mayUseAddress: (login, address) => submission.mayUseAddress(login, address),
+        canRelay: submission.canRelay,
+        submit: (message, login) => submission.submit(message, login),
+      },
       hostname: config.hostname,
       nodeId: config.node_id,
       tls: this.tls,
@@ -81,18 +92,21 @@ export class Runtime {
       hostname: config.hostname,
       tls: this.tls,
       plaintextAllowed: (conn) => this.plaintextAllowed(conn),
-      login: async (address, password, ip) => {
-        if (this.guard.blocked(ip)) return "blocked";
-        const login = await this.authenticator.login(address, password);
-        if (login) return login;
-        await this.guard.failed(ip);
-        return "bad";
-      },
+      login: (address, password, ip) => this.passwordLogin(address, password, ip),
       openMaildrop: (login) => Maildrop.open(this.store, this.locks, login),
       maxLoginFailures: 3,
       maxErrors: config.limits.max_errors,
       handshakeTimeoutMs: config.limits.command_timeout,
     };
+  }
+
+  /** A password login from `ip`, through the failure guard (shared by every protocol). */
+  async passwordLogin(address: string, password: string, ip: string): Promise<LoginResult> {
+    if (this.guard.blocked(ip)) return "blocked";
+    const login = await this.authenticator.login(address, password);
+    if (login) return login;
+    await this.guard.failed(ip);
+    return "bad";
   }
 
   #makeGuard(): LoginGuard {

@@ -8,7 +8,14 @@ import { sealMessage } from "../crypto/message_seal.ts";
 import type { MailStore } from "../store/mail_store.ts";
 import type { InboundMessage, RecipientCheck } from "../smtp/session.ts";
 
-/** Delivers to local users' INBOXes. */
+/** A mailbox to deliver into. */
+export interface MailboxTarget {
+  address: string;
+  mailbox: string;
+  flags?: string[];
+}
+
+/** Delivers to local users' mailboxes. */
 export class LocalDelivery {
   // Imported public keys by address, with the key material they came from, so a user deleted
   // and added again is never sealed for with a stale key.
@@ -23,17 +30,29 @@ export class LocalDelivery {
     return (await this.store.getUser(address)) ? "ok" : "no-such-user";
   }
 
-  /** Seals and stores the message for every recipient; resolves once durable. */
-  async deliver(message: InboundMessage): Promise<void> {
-    const keys = await Promise.all(message.recipients.map((a) => this.#publicKey(a)));
-    const sealed = await sealMessage(message.content, keys);
+  /** Seals and stores the message in every recipient's INBOX; resolves once durable. */
+  deliver(message: InboundMessage): Promise<void> {
+    return this.deliverTo(
+      message.content,
+      message.recipients.map((address) => ({ address, mailbox: "INBOX" })),
+    );
+  }
+
+  /**
+   * Seals `content` once and stores it in each target mailbox (created on demand, e.g. "Sent"),
+   * the content key wrapped for each target's user; resolves once durable.
+   */
+  async deliverTo(content: Uint8Array, targets: MailboxTarget[]): Promise<void> {
+    const keys = await Promise.all(targets.map((t) => this.#publicKey(t.address)));
+    const sealed = await sealMessage(content, keys);
     await this.store.deliver({
       body: sealed.body,
-      size: message.content.length,
+      size: content.length,
       internalDate: Date.now(),
-      items: message.recipients.map((address, i) => ({
-        address,
-        mailbox: "INBOX",
+      items: targets.map((t, i) => ({
+        address: t.address,
+        mailbox: t.mailbox,
+        flags: t.flags,
         wrappedKey: sealed.wrappedKeys[i],
         keyWrap: "rsa",
       })),

@@ -5,7 +5,8 @@
 import type { MessageMeta } from "../store/mail_store.ts";
 import type { TlsInfo } from "../net/connection.ts";
 import { dotEncode, headAndLines } from "../net/dot_encoder.ts";
-import { decodeSaslPlain, type Pop3Command, type Pop3Verb } from "./parse_command.ts";
+import { decodeSaslPlain } from "../auth/sasl_plain.ts";
+import type { Pop3Command, Pop3Verb } from "./parse_command.ts";
 import type { Pop3Session, Pop3State } from "./session.ts";
 
 /** One row of the table. */

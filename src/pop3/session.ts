@@ -5,7 +5,7 @@
  * never enters UPDATE, so nothing is deleted.
  */
 import type { SecureContext } from "node:tls";
-import type { Login } from "../auth/authenticator.ts";
+import type { Login, LoginResult } from "../auth/authenticator.ts";
 import type { Logger } from "../log.ts";
 import type { Maildrop } from "../mail/maildrop.ts";
 import type { Connection } from "../net/connection.ts";
@@ -14,9 +14,6 @@ import { POP3_COMMANDS } from "./commands.ts";
 
 /** RFC 1939 §3 states (UPDATE is the QUIT handler itself). */
 export type Pop3State = "authorization" | "transaction";
-
-/** What a login attempt came to. */
-export type LoginResult = Login | "bad" | "blocked";
 
 /** The ports a POP3 session needs. */
 export interface Pop3Ports {

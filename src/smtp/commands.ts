@@ -9,6 +9,7 @@ import { mailboxText } from "./parse_path.ts";
 import { Replies, type Reply, reply, SmtpError } from "./reply.ts";
 import type { SessionState, SmtpSession } from "./session.ts";
 import { receiveBdat, receiveData } from "./receive_message.ts";
+import { authenticate, authOffered } from "./auth_command.ts";
 
 /** One row of the table. */
 export interface CommandSpec<V extends Verb> {
@@ -43,6 +44,7 @@ function hello<V extends "EHLO" | "HELO">(verb: V): CommandSpec<V> {
         "CHUNKING", // RFC 3030
       ];
       if (s.ports.tls && !s.conn.tls) lines.push("STARTTLS"); // RFC 3207
+      if (authOffered(s)) lines.push("AUTH PLAIN LOGIN"); // RFC 4954
       return Promise.resolve(reply(250, undefined, lines));
     },
   };
@@ -67,6 +69,15 @@ const mail: CommandSpec<"MAIL"> = {
     }
     const sender = cmd.path.mailbox;
     if (sender?.utf8 && !smtputf8) throw new SmtpError(needUtf8);
+    const sub = s.ports.submission;
+    if (sub) {
+      // RFC 6409 §4.3, RFC 4954 §6: submission is for logged-in users, as themselves.
+      if (!s.login) throw new SmtpError(reply(530, "5.7.0", "Authentication required"));
+      const address = sender ? mailboxText(sender).toLowerCase() : "";
+      if (!sub.mayUseAddress(s.login, address)) {
+        throw new SmtpError(reply(553, "5.7.1", `Sender address not owned by ${s.login.address}`));
+      }
+    }
     s.tx = {
       from: sender ? mailboxText(sender) : "",
       smtputf8,
@@ -100,8 +111,8 @@ function checkParams(s: SmtpSession, params: Params, allowed: string[]): boolean
 }
 
 /**
- * RFC 5321 §4.1.1.3 RCPT. This is the MX listener: only local users are accepted, and every
- * form that once made servers relay is refused as relaying (§3.6.1, Appendix C; RFC 2505 §2.3).
+ * RFC 5321 §4.1.1.3 RCPT. On the MX listener only local users are accepted, and every form
+ * that once made servers relay is refused as relaying (§3.6.1, Appendix C; RFC 2505 §2.3).
  */
 const rcpt: CommandSpec<"RCPT"> = {
   states: ["mail", "rcpt"],
@@ -117,6 +128,7 @@ const rcpt: CommandSpec<"RCPT"> = {
     }
     const mailbox = cmd.path.mailbox!;
     if (mailbox.utf8 && !tx.smtputf8) return needUtf8;
+    if (s.ports.submission && mailbox.domain !== "") return await submissionRecipient(s, mailbox);
     const address = mailbox.domain === "" ? s.ports.postmaster : localAddress(mailbox);
     if (address === undefined) {
       s.log.info("smtp.rcpt.relay_denied", { to: mailboxText(mailbox) });
@@ -136,6 +148,23 @@ const rcpt: CommandSpec<"RCPT"> = {
     return Replies.recipientOk;
   },
 };
+
+/**
+ * RCPT on submission (RFC 6409 §4.3): a logged-in user may send anywhere; local recipients
+ * must exist, remote ones go to the queue.
+ */
+async function submissionRecipient(s: SmtpSession, mailbox: Mailbox): Promise<Reply> {
+  const tx = s.tx!;
+  const address = mailboxText(mailbox).toLowerCase();
+  const found = mailbox.literal ? "not-local" : await s.ports.checkRecipient(address);
+  if (found === "no-such-user") return Replies.noSuchUser;
+  if (found === "not-local" && !s.ports.submission!.canRelay) {
+    return reply(550, "5.7.1", "Delivery to other domains is not available on this server yet");
+  }
+  if (!tx.recipients.includes(address)) tx.recipients.push(address);
+  s.state = "rcpt";
+  return Replies.recipientOk;
+}
 
 /**
  * The lower-cased address for a mailbox, or undefined when its local part carries another
@@ -223,14 +252,11 @@ const help: CommandSpec<"HELP"> = {
     ),
 };
 
-/** RFC 4954: AUTH is not offered on the MX listener (submission has it). */
+/** RFC 4954 AUTH: on submission listeners only (the MX listener answers 503). */
 const auth: CommandSpec<"AUTH"> = {
-  states: "any",
-  outOfState: Replies.ok,
-  handle: () =>
-    Promise.resolve(
-      reply(503, "5.5.1", "Authentication is not available here; use the submission port"),
-    ),
+  states: ["ready", "mail", "rcpt"],
+  outOfState: needHello,
+  handle: (s, cmd) => authenticate(s, cmd.argument),
 };
 
 /** RFC 3207 STARTTLS: reply 220, handshake, then forget everything (§4.2). */

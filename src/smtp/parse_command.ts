@@ -10,12 +10,15 @@ export type Params = Map<string, string | undefined>;
 
 /** A parsed command. */
 export type Command =
-  | { verb: "EHLO" | "HELO"; domain: string }
+  | { [V in "EHLO" | "HELO"]: { verb: V; domain: string } }["EHLO" | "HELO"]
   | { verb: "MAIL"; path: Path; params: Params }
   | { verb: "RCPT"; path: Path; params: Params }
   | { verb: "BDAT"; size: number; last: boolean }
-  | { verb: "VRFY" | "EXPN" | "HELP" | "AUTH"; argument: string }
-  | { verb: "DATA" | "RSET" | "NOOP" | "QUIT" | "STARTTLS" };
+  | { [V in TextVerb]: { verb: V; argument: string } }[TextVerb]
+  | { [V in NoArgVerb]: { verb: V } }[NoArgVerb];
+
+type TextVerb = "VRFY" | "EXPN" | "HELP" | "AUTH";
+type NoArgVerb = "DATA" | "RSET" | "NOOP" | "QUIT" | "STARTTLS";
 
 /** Every verb this server knows. */
 export type Verb = Command["verb"];

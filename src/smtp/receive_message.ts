@@ -7,6 +7,7 @@ import { type DataProblem, scanLines } from "../net/dot_decoder.ts";
 import { Replies, type Reply, reply, SmtpError } from "./reply.ts";
 import type { SmtpSession } from "./session.ts";
 import { traceHeaders } from "./trace_headers.ts";
+import { headerAddresses } from "../mime/header_addresses.ts";
 
 const encoder = new TextEncoder();
 
@@ -89,8 +90,21 @@ function problemReply(s: SmtpSession, problem: DataProblem): Reply {
 
 async function deliver(s: SmtpSession, body: Uint8Array): Promise<Reply> {
   const tx = s.tx!;
+  const sub = s.ports.submission;
+  if (sub && s.login) {
+    // RFC 6409 §8 leaves policy to the MSA: a user sends only as an address they own.
+    const senders = headerAddresses(body, "From");
+    const login = s.login;
+    if (senders.length === 0 || senders.some((a) => !sub.mayUseAddress(login, a))) {
+      s.resetTransaction();
+      s.log.info("smtp.submission.spoof_refused", { user: login.address });
+      return reply(553, "5.7.1", `From: header must name an address of ${login.address}`);
+    }
+  }
   const id = s.ports.newId();
   const trace = encoder.encode(traceHeaders({
+    authenticated: s.login !== undefined,
+    returnPath: !sub,
     heloName: s.heloName,
     remoteAddress: s.conn.remoteAddress,
     hostname: s.ports.hostname,
@@ -106,7 +120,9 @@ async function deliver(s: SmtpSession, body: Uint8Array): Promise<Reply> {
   const content = concatBytes(trace, body);
   s.resetTransaction();
   try {
-    await s.ports.deliver({ id, from: tx.from, recipients: tx.recipients, content });
+    const message = { id, from: tx.from, recipients: tx.recipients, content };
+    if (sub && s.login) await sub.submit({ ...message, user: s.login.address }, s.login);
+    else await s.ports.deliver(message);
   } catch (err) {
     s.log.error("smtp.deliver.failed", { id, error: (err as Error).message });
     return Replies.tempFailure;

@@ -4,6 +4,7 @@
  * The session talks to ports (`SmtpPorts`), never to a store or the network directly.
  */
 import type { SecureContext } from "node:tls";
+import type { Login, LoginResult } from "../auth/authenticator.ts";
 import type { Connection } from "../net/connection.ts";
 import type { Logger } from "../log.ts";
 import { isReply, parseCommand } from "./parse_command.ts";
@@ -43,8 +44,30 @@ export interface InboundMessage {
 /** What a recipient lookup found. */
 export type RecipientCheck = "ok" | "no-such-user" | "not-local";
 
+/** A message from a logged-in user (submission, RFC 6409). */
+export interface SubmittedMessage extends InboundMessage {
+  /** The address of the user who logged in. */
+  user: string;
+}
+
+/** What the submission role adds (RFC 6409, RFC 4954); absent on the MX listener. */
+export interface SubmissionPorts {
+  /** May this connection log in without TLS (`auth.allow_plaintext`)? */
+  plaintextAllowed(conn: Connection): boolean;
+  /** Checks a password; the failure delay is served inside. */
+  login(address: string, password: string, ip: string): Promise<LoginResult>;
+  /** May this user send as `address` (MAIL FROM and From:)? */
+  mayUseAddress(login: Login, address: string): boolean;
+  /** True when the queue runs and remote recipients can be accepted. */
+  canRelay: boolean;
+  /** Delivers: local recipients locally, remote ones to the queue, a copy to Sent; durable. */
+  submit(message: SubmittedMessage, login: Login): Promise<void>;
+}
+
 /** The ports an SMTP session needs. */
 export interface SmtpPorts {
+  /** Present on submission listeners: AUTH, relaying for users, sender checks. */
+  submission?: SubmissionPorts;
   hostname: string;
   nodeId: string;
   limits: SessionLimits;
@@ -80,6 +103,9 @@ export class SmtpSession {
   /** True after EHLO (not HELO): ESMTP parameters are allowed. */
   esmtp = false;
   tx: Transaction | undefined;
+  /** Set by a successful AUTH (submission only); never reset within the session. */
+  login: Login | undefined;
+  authFailures = 0;
   errors = 0;
   #shutdown = false;
   #busy = false;

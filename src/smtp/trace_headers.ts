@@ -12,6 +12,10 @@ export interface TraceInfo {
   nodeId: string;
   esmtp: boolean;
   smtputf8: boolean;
+  /** The client logged in (RFC 3848 "A" suffix). */
+  authenticated?: boolean;
+  /** Add Return-Path: (final delivery); false for mail that is relayed on. */
+  returnPath?: boolean;
   tls?: TlsInfo;
   id: string;
   from: string;
@@ -22,7 +26,7 @@ export interface TraceInfo {
 /** `Return-Path:` and `Received:` lines, CRLF-terminated, to prepend to the message. */
 export function traceHeaders(t: TraceInfo): string {
   const base = t.smtputf8 ? "UTF8SMTP" : t.esmtp ? "ESMTP" : "SMTP";
-  const protocol = base + (t.tls ? "S" : "");
+  const protocol = base + (t.tls ? "S" : "") + (t.authenticated ? "A" : "");
   const tls = t.tls ? ` (${t.tls.protocol} ${t.tls.cipher})`.replace(/ \)$/, ")") : "";
   const literal = t.remoteAddress.includes(":")
     ? `[IPv6:${t.remoteAddress}]`
@@ -30,7 +34,7 @@ export function traceHeaders(t: TraceInfo): string {
   // One recipient is named (as Postfix does); with several, naming them would disclose the
   // other recipients to each.
   const forClause = t.recipients.length === 1 ? ` for <${t.recipients[0]}>` : "";
-  return `Return-Path: <${t.from}>\r\n` +
+  return (t.returnPath === false ? "" : `Return-Path: <${t.from}>\r\n`) +
     `Received: from ${headerSafe(t.heloName)} (${literal})\r\n` +
     `\tby ${t.hostname} (fsmtp ${t.nodeId}) with ${protocol}${tls}\r\n` +
     `\tid ${t.id}${forClause};\r\n\t${rfc5322Date(t.date)}\r\n`;

@@ -33,6 +33,8 @@ export class TestServer {
     readonly smtpPort: number,
     readonly pop3Port: number,
     readonly pop3sPort: number,
+    readonly submissionPort: number,
+    readonly submissionsPort: number,
     readonly process: Deno.ChildProcess,
     readonly output: { text: string },
   ) {}
@@ -45,7 +47,13 @@ export class TestServer {
   /** Writes a config, starts the server, waits until it listens. */
   static async start(opts: TestServerOptions = {}): Promise<TestServer> {
     const dir = opts.dir ?? await Deno.makeTempDir({ prefix: "fsmtp-test-" });
-    const [smtpPort, pop3Port, pop3sPort] = [freePort(), freePort(), freePort()];
+    const [smtpPort, pop3Port, pop3sPort, submissionPort, submissionsPort] = [
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ];
     const configPath = join(dir, "fsmtp.toml");
     const table = (entries: Record<string, number | string>) =>
       Object.entries(entries)
@@ -60,8 +68,8 @@ export class TestServer {
         `log_level = "debug"`,
         `[listen]`,
         `smtp = "127.0.0.1:${smtpPort}"`,
-        `submission = ""`,
-        `submissions = ""`,
+        `submission = "127.0.0.1:${submissionPort}"`,
+        `submissions = "127.0.0.1:${submissionsPort}"`,
         `pop3 = "127.0.0.1:${pop3Port}"`,
         `pop3s = "127.0.0.1:${pop3sPort}"`,
         `imap = ""`,
@@ -81,7 +89,17 @@ export class TestServer {
       stderr: "piped",
     }).spawn();
     const output = { text: "" };
-    const server = new TestServer(dir, configPath, smtpPort, pop3Port, pop3sPort, process, output);
+    const server = new TestServer(
+      dir,
+      configPath,
+      smtpPort,
+      pop3Port,
+      pop3sPort,
+      submissionPort,
+      submissionsPort,
+      process,
+      output,
+    );
     collect(process.stdout, output);
     collect(process.stderr, output);
     await server.waitForOutput(
