@@ -10,6 +10,8 @@ import type { Config } from "../config/config.ts";
 import { LocalDelivery } from "../mail/local_delivery.ts";
 import { Maildrop, MaildropLocks } from "../mail/maildrop.ts";
 import { Submission } from "../mail/submission.ts";
+import { denoDnsLookup, MessageChecks } from "../inbound/message_checks.ts";
+import { parseListen } from "../config/load_config.ts";
 import type { Connection } from "../net/connection.ts";
 import type { Pop3Ports } from "../pop3/session.ts";
 import type { SmtpPorts } from "../smtp/session.ts";
@@ -23,6 +25,8 @@ export class Runtime {
   readonly authenticator: Authenticator;
   readonly locks = new MaildropLocks();
   readonly submission: Submission;
+  #checksCache: MessageChecks | undefined;
+  #checksKey = "";
   guard: LoginGuard;
 
   constructor(public config: Config, public tls: SecureContext, readonly store: MailStore) {
@@ -56,10 +60,29 @@ export class Runtime {
       (policy === "loopback" && conn.isLoopback);
   }
 
+  /** The message checks of the MX listener, or undefined when `inbound.checks` is off. */
+  #checks(): MessageChecks | undefined {
+    const config = this.config;
+    if (!config.inbound.checks) return undefined;
+    const key = `${config.hostname} ${config.outbound.resolver} ${config.inbound.dmarc_policy}`;
+    if (this.#checksKey !== key) {
+      const server = config.outbound.resolver ? parseListen(config.outbound.resolver) : undefined;
+      const nameServer = server ? { ipAddr: server.host, port: server.port } : undefined;
+      this.#checksCache = new MessageChecks(
+        config.hostname,
+        denoDnsLookup(nameServer),
+        config.inbound.dmarc_policy,
+      );
+      this.#checksKey = key;
+    }
+    return this.#checksCache;
+  }
+
   /** Ports of an SMTP session: the MX role, or submission with AUTH. */
   smtpPorts(role: "mx" | "submission"): SmtpPorts {
     const config = this.config;
     const submission = this.submission;
+    const checks = role === "mx" ? this.#checks() : undefined;
     return {
       submission: role === "mx" ? undefined : {
         plaintextAllowed: (conn) => this.plaintextAllowed(conn),
@@ -80,6 +103,7 @@ export class Runtime {
       postmaster: `postmaster@${config.domains[0]}`,
       checkRecipient: (address) => this.delivery.checkRecipient(address),
       deliver: (message) => this.delivery.deliver(message),
+      checkMessage: checks && ((input) => checks.check(input)),
       now: () => new Date(),
       newId: () => randomBytes(6).toString("hex").toUpperCase(),
     };

@@ -35,6 +35,12 @@ export interface Config {
     /** Failed logins from one IP within 15 minutes after which its logins are refused. */
     max_failures_per_ip: number;
   };
+  inbound: {
+    /** Check DKIM, SPF, DMARC and ARC of mail arriving on the MX listener. */
+    checks: boolean;
+    /** "enforce": honour p=reject (refuse) and p=quarantine (Junk); "record": only record. */
+    dmarc_policy: "enforce" | "record";
+  };
   dkim: {
     /** DKIM selector (RFC 6376 §3.1); keys per domain live in keys_dir. */
     selector: string;
@@ -100,6 +106,7 @@ export function defaultConfig(): Config {
     },
     tls: { cert: "env/keys/cert.pem", key: "env/keys/key.pem" },
     auth: { allow_plaintext: "loopback", failure_delay: 2000, max_failures_per_ip: 10 },
+    inbound: { checks: true, dmarc_policy: "enforce" },
     dkim: { selector: "default" },
     outbound: {
       resolver: "",

@@ -49,6 +49,8 @@ const SCHEMA: Record<string, Kind> = {
   "auth.allow_plaintext": { oneOf: ["never", "loopback", "always"] },
   "auth.failure_delay": "delay",
   "auth.max_failures_per_ip": "count",
+  "inbound.checks": "boolean",
+  "inbound.dmarc_policy": { oneOf: ["enforce", "record"] },
   "dkim.selector": "label",
   "outbound.resolver": "listen",
   "outbound.port": "port",

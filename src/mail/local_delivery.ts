@@ -30,11 +30,11 @@ export class LocalDelivery {
     return (await this.store.getUser(address)) ? "ok" : "no-such-user";
   }
 
-  /** Seals and stores the message in every recipient's INBOX; resolves once durable. */
+  /** Seals and stores the message in every recipient's INBOX (or Junk); resolves once durable. */
   deliver(message: InboundMessage): Promise<void> {
     return this.deliverTo(
       message.content,
-      message.recipients.map((address) => ({ address, mailbox: "INBOX" })),
+      message.recipients.map((address) => ({ address, mailbox: message.mailbox ?? "INBOX" })),
     );
   }
 

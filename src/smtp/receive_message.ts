@@ -8,6 +8,7 @@ import { Replies, type Reply, reply, SmtpError } from "./reply.ts";
 import type { SmtpSession } from "./session.ts";
 import { traceHeaders } from "./trace_headers.ts";
 import { headerAddresses } from "../mime/header_addresses.ts";
+import { removeHeaderFields } from "../mime/header_fields.ts";
 
 const encoder = new TextEncoder();
 
@@ -101,8 +102,31 @@ async function deliver(s: SmtpSession, body: Uint8Array): Promise<Reply> {
       return reply(553, "5.7.1", `From: header must name an address of ${login.address}`);
     }
   }
+  let mailbox: string | undefined;
+  let checkHeaders = "";
+  if (!sub && s.ports.checkMessage) {
+    // RFC 8601 §5: results claiming to come from this host, added before us, are forgeries.
+    const hostname = s.ports.hostname.toLowerCase();
+    body = removeHeaderFields(body, (name, value) =>
+      name === "authentication-results" &&
+      value.trim().toLowerCase().split(/[;\s]/)[0] === hostname);
+    const verdict = await s.ports.checkMessage({
+      message: body,
+      ip: s.conn.remoteAddress,
+      helo: s.heloName,
+      sender: tx.from,
+    });
+    s.log.info("smtp.checks", { action: verdict.action, reason: verdict.reason });
+    if (verdict.action === "reject") {
+      s.resetTransaction();
+      return reply(550, "5.7.1", `Rejected: ${verdict.reason}`);
+    }
+    if (verdict.action === "junk") mailbox = "Junk";
+    checkHeaders = verdict.headers;
+  }
   const id = s.ports.newId();
   const trace = encoder.encode(traceHeaders({
+    results: checkHeaders,
     authenticated: s.login !== undefined,
     returnPath: !sub,
     heloName: s.heloName,
@@ -120,7 +144,7 @@ async function deliver(s: SmtpSession, body: Uint8Array): Promise<Reply> {
   const content = concatBytes(trace, body);
   s.resetTransaction();
   try {
-    const message = { id, from: tx.from, recipients: tx.recipients, content };
+    const message = { id, from: tx.from, recipients: tx.recipients, content, mailbox };
     if (sub && s.login) await sub.submit({ ...message, user: s.login.address }, s.login);
     else await s.ports.deliver(message);
   } catch (err) {

@@ -5,6 +5,7 @@
  */
 import type { SecureContext } from "node:tls";
 import type { Login, LoginResult } from "../auth/authenticator.ts";
+import type { CheckInput, CheckVerdict } from "../inbound/message_checks.ts";
 import type { Connection } from "../net/connection.ts";
 import type { Logger } from "../log.ts";
 import { isReply, parseCommand } from "./parse_command.ts";
@@ -39,6 +40,8 @@ export interface InboundMessage {
   recipients: string[];
   /** The message with the trace headers this server added. */
   content: Uint8Array;
+  /** The mailbox to file it in; INBOX unless the checks said Junk. */
+  mailbox?: string;
 }
 
 /** What a recipient lookup found. */
@@ -78,6 +81,8 @@ export interface SmtpPorts {
   postmaster: string;
   /** Stores the message durably; resolves only once it is fsync'd for every recipient. */
   deliver(message: InboundMessage): Promise<void>;
+  /** DKIM/SPF/DMARC/ARC checks of inbound mail (MX listener); absent when switched off. */
+  checkMessage?(input: CheckInput): Promise<CheckVerdict>;
   now(): Date;
   newId(): string;
 }

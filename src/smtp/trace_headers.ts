@@ -16,6 +16,8 @@ export interface TraceInfo {
   authenticated?: boolean;
   /** Add Return-Path: (final delivery); false for mail that is relayed on. */
   returnPath?: boolean;
+  /** Check results (Authentication-Results:, Received-SPF:), CRLF-terminated lines. */
+  results?: string;
   tls?: TlsInfo;
   id: string;
   from: string;
@@ -34,7 +36,7 @@ export function traceHeaders(t: TraceInfo): string {
   // One recipient is named (as Postfix does); with several, naming them would disclose the
   // other recipients to each.
   const forClause = t.recipients.length === 1 ? ` for <${t.recipients[0]}>` : "";
-  return (t.returnPath === false ? "" : `Return-Path: <${t.from}>\r\n`) +
+  return (t.returnPath === false ? "" : `Return-Path: <${t.from}>\r\n`) + (t.results ?? "") +
     `Received: from ${headerSafe(t.heloName)} (${literal})\r\n` +
     `\tby ${t.hostname} (fsmtp ${t.nodeId}) with ${protocol}${tls}\r\n` +
     `\tid ${t.id}${forClause};\r\n\t${rfc5322Date(t.date)}\r\n`;

@@ -35,10 +35,15 @@ export async function readInbox(
   }
 }
 
-/** The message as the client sent it: the trace headers this server prepends removed. */
+/**
+ * The message as the client sent it: the trace and check headers this server prepends
+ * (Return-Path, Authentication-Results, Received-SPF, Received) removed.
+ */
 export function withoutTrace(message: Uint8Array): Uint8Array {
   const text = new TextDecoder("latin1").decode(message);
-  const m = /^Return-Path: [^\r\n]*\r\nReceived: [^\r\n]*(\r\n\t[^\r\n]*)*\r\n/.exec(text);
-  if (!m) throw new Error("message does not start with Return-Path and Received");
+  const m =
+    /^Return-Path: [^\r\n]*\r\n(?:(?:Authentication-Results|Received-SPF): [^\r\n]*(?:\r\n[ \t][^\r\n]*)*\r\n)*Received: [^\r\n]*(?:\r\n[ \t][^\r\n]*)*\r\n/
+      .exec(text);
+  if (!m) throw new Error("message does not start with the server's trace headers");
   return message.subarray(m[0].length);
 }

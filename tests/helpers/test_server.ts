@@ -3,6 +3,7 @@
  * throw-away data folder, for integration and end-to-end tests.
  */
 import { join } from "node:path";
+import { type DnsRecords, DnsServer } from "./dns_server.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -23,6 +24,10 @@ export interface TestServerOptions {
   domains?: string[];
   /** Reuse a folder (restart after a crash); a fresh temp folder otherwise. */
   dir?: string;
+  /** Records the server's DNS (a dnsmasq the test server starts) answers; none by default. */
+  dns?: DnsRecords;
+  /** Extra top-level TOML tables, e.g. `{ inbound: { dmarc_policy: "record" } }`. */
+  tables?: Record<string, Record<string, number | string | boolean>>;
 }
 
 /** A running server. */
@@ -37,6 +42,7 @@ export class TestServer {
     readonly submissionsPort: number,
     readonly process: Deno.ChildProcess,
     readonly output: { text: string },
+    readonly dns: DnsServer,
   ) {}
 
   /** Where the store lives. */
@@ -55,7 +61,8 @@ export class TestServer {
       freePort(),
     ];
     const configPath = join(dir, "fsmtp.toml");
-    const table = (entries: Record<string, number | string>) =>
+    const dns = await DnsServer.start(opts.dns);
+    const table = (entries: Record<string, number | string | boolean>) =>
       Object.entries(entries)
         .map(([k, v]) => `${k} = ${typeof v === "string" ? JSON.stringify(v) : v}`).join("\n");
     await Deno.writeTextFile(
@@ -81,6 +88,10 @@ export class TestServer {
         table(opts.limits ?? {}),
         `[auth]`,
         table({ failure_delay: "50ms", ...opts.auth }),
+        `[outbound]`,
+        table({ resolver: dns.address, ...opts.tables?.outbound }),
+        ...Object.entries(opts.tables ?? {}).filter(([name]) => name !== "outbound")
+          .flatMap(([name, entries]) => [`[${name}]`, table(entries)]),
       ].join("\n") + "\n",
     );
     const process = new Deno.Command(Deno.execPath(), {
@@ -99,6 +110,7 @@ export class TestServer {
       submissionsPort,
       process,
       output,
+      dns,
     );
     collect(process.stdout, output);
     collect(process.stderr, output);
@@ -131,12 +143,14 @@ export class TestServer {
     if (r.code !== 0) throw new Error(`adduser failed: ${r.out}`);
   }
 
-  /** SIGTERM and wait. */
+  /** SIGTERM and wait; stops the DNS server too. */
   async stop(): Promise<number> {
     try {
       this.process.kill("SIGTERM");
     } catch { /* already gone */ }
-    return (await this.process.status).code;
+    const { code } = await this.process.status;
+    await this.dns.stop();
+    return code;
   }
 
   /** SIGKILL and wait: a crash. */
@@ -145,6 +159,7 @@ export class TestServer {
       this.process.kill("SIGKILL");
     } catch { /* already gone */ }
     await this.process.status;
+    await this.dns.stop();
   }
 
   /** Removes the temp folder. */
