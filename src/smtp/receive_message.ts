@@ -60,7 +60,13 @@ export async function receiveBdat(
   tx!.chunks.push(chunk);
   tx!.chunkedSize += chunk.length;
   if (!cmd.last) return reply(250, "2.0.0", `${chunk.length} octets received`);
-  const content = concatBytes(...tx!.chunks);
+  // A BDAT message may lack the final CRLF that DATA's terminator implies; add it, as the
+  // message is a sequence of lines (RFC 5322 §2.1) and POP3 sizes must match what RETR sends.
+  const chunks = tx!.chunks;
+  const last = chunks.findLast((c) => c.length > 0);
+  const ends = last === undefined ||
+    (last.length >= 2 && last[last.length - 2] === 13 && last[last.length - 1] === 10);
+  const content = concatBytes(...chunks, ends ? new Uint8Array(0) : encoder.encode("\r\n"));
   const problem = scanLines(content, s.conn.limits.maxLineLength);
   if (problem) {
     s.resetTransaction();
