@@ -9,6 +9,9 @@ const NEEDED: Record<string, string> = {
   swaks: "swaks",
   openssl: "openssl",
   python3: "python3",
+  dnsmasq: "dnsmasq-base",
+  fetchmail: "fetchmail",
+  curl: "curl",
 };
 
 function has(command: string): boolean {
