@@ -30,6 +30,10 @@ export async function selfTest(opts: { config: string | undefined }): Promise<nu
     {
       name: "tls keys",
       run: () => {
+        if (!exists(config.tls.cert) && !exists(config.tls.key)) {
+          return `${config.tls.cert} and ${config.tls.key} do not exist yet: --run creates a ` +
+            `self-signed pair at first start`;
+        }
         loadTlsContext(config.tls.cert, config.tls.key);
         return `${config.tls.cert} and ${config.tls.key} form a usable pair`;
       },
@@ -38,6 +42,7 @@ export async function selfTest(opts: { config: string | undefined }): Promise<nu
       name: "dkim key",
       run: () => {
         const path = join(config.keys_dir, "dkim-private.pem");
+        if (!exists(path)) return `${path} does not exist yet: --run creates it at first start`;
         const key = createPrivateKey(Deno.readTextFileSync(path));
         return `${path} (${key.asymmetricKeyType} ${key.asymmetricKeyDetails?.modulusLength})`;
       },
@@ -69,6 +74,16 @@ export async function selfTest(opts: { config: string | undefined }): Promise<nu
     }
   }
   return failed > 0 ? 1 : 0;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
 }
 
 function report(ok: boolean, name: string, detail: string): void {
