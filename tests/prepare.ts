@@ -12,6 +12,10 @@ const NEEDED: Record<string, string> = {
   dnsmasq: "dnsmasq-base",
   fetchmail: "fetchmail",
   curl: "curl",
+  getmail: "getmail6",
+  dkimverify: "python3-dkim", // dkimpy (+ dnspython, PyNaCl) for /usr/bin/python3: DKIM e2e
+  "opendkim-testmsg": "opendkim-tools",
+  ip: "iproute2", // loopback in the namespace tests/e2e/dkim_opendkim.py runs in
 };
 
 function has(command: string): boolean {
