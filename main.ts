@@ -8,6 +8,7 @@ import { HELP_TEXT } from "./src/cli/help.ts";
 import { runServers } from "./src/cli/run.ts";
 import { addUser, changePassword, deleteUser, listUsers } from "./src/cli/users.ts";
 import { selfTest } from "./src/cli/self_test.ts";
+import { printDnsRecords } from "./src/cli/dns_records.ts";
 
 const OPTIONS = {
   help: { type: "boolean", short: "h" },
@@ -22,6 +23,7 @@ const OPTIONS = {
   mailtest: { type: "boolean", short: "m" },
   sync: { type: "boolean", short: "s" },
   config: { type: "string" },
+  "dns-records": { type: "boolean" },
 } as const;
 
 /** `-adduser x` (the original's form) → `--adduser x`; short flags such as `-a` stay. */
@@ -32,10 +34,22 @@ export function normalizeArgs(args: string[]): string[] {
   });
 }
 
+function usageError(message: string): number {
+  console.error(`fsmtp: ${message}\n`);
+  console.error(HELP_TEXT);
+  return 2;
+}
+
 async function main(args: string[]): Promise<number> {
   let values;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({ args: normalizeArgs(args), options: OPTIONS, strict: true }));
+    ({ values, positionals } = parseArgs({
+      args: normalizeArgs(args),
+      options: OPTIONS,
+      strict: true,
+      allowPositionals: true,
+    }));
   } catch (err) {
     console.error(`fsmtp: ${(err as Error).message}\n`);
     console.error(HELP_TEXT);
@@ -60,6 +74,11 @@ async function main(args: string[]): Promise<number> {
     });
   }
   if (values.users) return await listUsers({ config });
+  if (values["dns-records"]) {
+    if (positionals.length > 1) return usageError("--dns-records takes at most one domain");
+    return printDnsRecords(positionals[0], { config });
+  }
+  if (positionals.length > 0) return usageError(`unexpected argument ${positionals[0]}`);
   if (values.test) return await selfTest({ config });
   if (values.mailtest) {
     console.error("fsmtp: --mailtest comes with outbound delivery (not built yet)");

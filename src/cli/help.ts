@@ -14,6 +14,7 @@ Commands:
         [--password-stdin]        read current and new password, one per line
         [--recovery-key]          use the recovery key instead of the current password
       --users                     list users
+      --dns-records [DOMAIN]      print the DNS records (MX, SPF, DKIM, DMARC) to publish
   -t, --test                      check config, keys, store and ports; exit 1 on any FAIL
   -m, --mailtest                  send a test mail (comes with outbound delivery)
   -s, --sync                      rebuild the Redis cache (comes with Redis support)

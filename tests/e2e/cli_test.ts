@@ -206,10 +206,22 @@ Deno.test("cli: users, passwords, self-test and signals against a running server
   }
 });
 
-Deno.test("cli: --test passes on a fresh setup once keys exist", async () => {
+Deno.test("cli: --test passes on a fresh setup once keys exist; --dns-records", async () => {
   const server = await TestServer.start();
   await server.stop();
   try {
+    const records = await server.cli(["--dns-records"]);
+    assert.equal(records.code, 0, records.out);
+    assert.match(records.out, /^test\.example\.\t3600\tIN\tMX\t10 mx\.test\.example\.$/m);
+    assert.match(records.out, /^test\.example\.\t3600\tIN\tTXT\t"v=spf1 mx -all"$/m);
+    assert.match(records.out, /^_dmarc\.test\.example\.\t3600\tIN\tTXT\t"v=DMARC1; /m);
+    const dkim = /^default\._domainkey\.test\.example\.\t3600\tIN\tTXT\t(.*)$/m.exec(records.out);
+    assert.ok(dkim, records.out);
+    const published = dkim[1].replace(/" "/g, "").replace(/"/g, "");
+    const pem = await Deno.readTextFile(join(server.dir, "keys", "dkim-public.pem"));
+    const spki = pem.replace(/-----[^-]+-----|\s/g, "");
+    assert.equal(published, `v=DKIM1; k=rsa; p=${spki}`);
+    assert.equal((await server.cli(["--dns-records", "elsewhere.example"])).code, 1);
     const r = await server.cli(["--test"]);
     assert.equal(r.code, 0, r.out);
     assert.doesNotMatch(r.out, /^FAIL/m);
