@@ -10,6 +10,7 @@ import { Replies, type Reply, reply, SmtpError } from "./reply.ts";
 import type { SessionState, SmtpSession } from "./session.ts";
 import { receiveBdat, receiveData } from "./receive_message.ts";
 import { authenticate, authOffered } from "./auth_command.ts";
+import { envelopeDsn, recipientDsn } from "./dsn_params.ts";
 
 /** One row of the table. */
 export interface CommandSpec<V extends Verb> {
@@ -45,6 +46,7 @@ function hello<V extends "EHLO" | "HELO">(verb: V): CommandSpec<V> {
       ];
       if (s.ports.tls && !s.conn.tls) lines.push("STARTTLS"); // RFC 3207
       if (authOffered(s)) lines.push("AUTH PLAIN LOGIN"); // RFC 4954
+      if (s.ports.submission) lines.push("DSN"); // RFC 3461
       return Promise.resolve(reply(250, undefined, lines));
     },
   };
@@ -55,7 +57,8 @@ const mail: CommandSpec<"MAIL"> = {
   states: ["ready"],
   outOfState: Replies.badSequence("Send EHLO/HELO first, or finish the current transaction"),
   handle(s, cmd) {
-    const smtputf8 = checkParams(s, cmd.params, ["SIZE", "BODY", "SMTPUTF8"]);
+    const dsnParams = s.ports.submission ? ["RET", "ENVID"] : [];
+    const smtputf8 = checkParams(s, cmd.params, ["SIZE", "BODY", "SMTPUTF8", ...dsnParams]);
     const body = cmd.params.get("BODY")?.toUpperCase();
     if (body !== undefined && body !== "7BIT" && body !== "8BITMIME") {
       throw new SmtpError(Replies.badParameter("BODY must be 7BIT or 8BITMIME"));
@@ -85,6 +88,8 @@ const mail: CommandSpec<"MAIL"> = {
       recipients: [],
       chunks: [],
       chunkedSize: 0,
+      dsn: s.ports.submission ? envelopeDsn(cmd.params) : {},
+      recipientDsn: new Map(),
     };
     s.state = "mail";
     s.log.info("smtp.mail", { from: s.tx.from, size: declaredSize });
@@ -119,7 +124,7 @@ const rcpt: CommandSpec<"RCPT"> = {
   outOfState: Replies.badSequence("Send MAIL first"),
   async handle(s, cmd) {
     const tx = s.tx!;
-    checkParams(s, cmd.params, []);
+    checkParams(s, cmd.params, s.ports.submission ? ["NOTIFY", "ORCPT"] : []);
     if (tx.recipients.length >= s.ports.limits.maxRecipients) {
       return Replies.tooManyRecipients;
     }
@@ -128,7 +133,9 @@ const rcpt: CommandSpec<"RCPT"> = {
     }
     const mailbox = cmd.path.mailbox!;
     if (mailbox.utf8 && !tx.smtputf8) return needUtf8;
-    if (s.ports.submission && mailbox.domain !== "") return await submissionRecipient(s, mailbox);
+    if (s.ports.submission && mailbox.domain !== "") {
+      return await submissionRecipient(s, mailbox, cmd.params);
+    }
     const address = mailbox.domain === "" ? s.ports.postmaster : localAddress(mailbox);
     if (address === undefined) {
       s.log.info("smtp.rcpt.relay_denied", { to: mailboxText(mailbox) });
@@ -153,8 +160,13 @@ const rcpt: CommandSpec<"RCPT"> = {
  * RCPT on submission (RFC 6409 §4.3): a logged-in user may send anywhere; local recipients
  * must exist, remote ones go to the queue.
  */
-async function submissionRecipient(s: SmtpSession, mailbox: Mailbox): Promise<Reply> {
+async function submissionRecipient(
+  s: SmtpSession,
+  mailbox: Mailbox,
+  params: Params,
+): Promise<Reply> {
   const tx = s.tx!;
+  const dsn = recipientDsn(params);
   const address = mailboxText(mailbox).toLowerCase();
   const found = mailbox.literal ? "not-local" : await s.ports.checkRecipient(address);
   if (found === "no-such-user") return Replies.noSuchUser;
@@ -162,6 +174,7 @@ async function submissionRecipient(s: SmtpSession, mailbox: Mailbox): Promise<Re
     return reply(550, "5.7.1", "Delivery to other domains is not available on this server yet");
   }
   if (!tx.recipients.includes(address)) tx.recipients.push(address);
+  tx.recipientDsn.set(address, dsn);
   s.state = "rcpt";
   return Replies.recipientOk;
 }

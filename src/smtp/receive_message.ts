@@ -151,8 +151,15 @@ async function deliver(s: SmtpSession, body: Uint8Array): Promise<Reply> {
   s.resetTransaction();
   try {
     const message = { id, from: tx.from, recipients: tx.recipients, content, mailbox };
-    if (sub && s.login) await sub.submit({ ...message, user: s.login.address }, s.login);
-    else await s.ports.deliver(message);
+    if (sub && s.login) {
+      const submitted = {
+        ...message,
+        user: s.login.address,
+        dsn: tx.dsn,
+        recipientDsn: tx.recipientDsn,
+      };
+      await sub.submit(submitted, s.login);
+    } else await s.ports.deliver(message);
   } catch (err) {
     s.log.error("smtp.deliver.failed", { id, error: (err as Error).message });
     return Replies.tempFailure;

@@ -6,6 +6,7 @@
 import type { SecureContext } from "node:tls";
 import type { Login, LoginResult } from "../auth/authenticator.ts";
 import type { CheckInput, CheckVerdict } from "../inbound/message_checks.ts";
+import type { EnvelopeDsn, RecipientDsn } from "./dsn_params.ts";
 import type { Connection } from "../net/connection.ts";
 import type { Logger } from "../log.ts";
 import { isReply, parseCommand } from "./parse_command.ts";
@@ -51,6 +52,8 @@ export type RecipientCheck = "ok" | "no-such-user" | "not-local";
 export interface SubmittedMessage extends InboundMessage {
   /** The address of the user who logged in. */
   user: string;
+  dsn: EnvelopeDsn;
+  recipientDsn: Map<string, RecipientDsn>;
 }
 
 /** What the submission role adds (RFC 6409, RFC 4954); absent on the MX listener. */
@@ -98,6 +101,10 @@ export interface Transaction {
   chunkedSize: number;
   /** Set when a BDAT chunk was refused: the rest of the chunks are read and dropped. */
   chunkFailure?: Reply;
+  /** RET and ENVID (submission only, RFC 3461). */
+  dsn: EnvelopeDsn;
+  /** NOTIFY and ORCPT per recipient (submission only). */
+  recipientDsn: Map<string, RecipientDsn>;
 }
 
 /** One session. Create it per connection and call `run()`. */
