@@ -135,16 +135,21 @@ export const POP3_COMMANDS: Table = {
   }),
   /** RFC 5034 AUTH, with the PLAIN mechanism of RFC 4616 only. */
   AUTH: loginCommand(async (s, cmd) => {
+    if (plaintextRefused(s)) return;
     if (cmd.mechanism === undefined) {
       s.conn.write("+OK Mechanisms follow\r\nPLAIN\r\n.\r\n");
       return;
     }
     if (cmd.mechanism !== "PLAIN") return s.err("Unsupported authentication mechanism");
-    if (plaintextRefused(s)) return;
     let response = cmd.initial;
     if (response === undefined) {
       s.conn.write("+ \r\n");
       const read = await s.conn.readLine();
+      if (read.kind === "too-long") return s.err("[AUTH] Authentication response too long");
+      if (read.kind === "timeout") {
+        s.conn.write("-ERR Autologout: idle for too long\r\n");
+        return s.conn.close();
+      }
       if (read.kind !== "line") return s.conn.destroy();
       response = new TextDecoder().decode(read.line);
     }

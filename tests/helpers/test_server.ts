@@ -52,6 +52,22 @@ export class TestServer {
 
   /** Writes a config, starts the server, waits until it listens. */
   static async start(opts: TestServerOptions = {}): Promise<TestServer> {
+    // freePort() releases the port before the server binds it, so a parallel test may take
+    // it in between; the server then fails to listen, and a new set of ports is tried.
+    for (let attempt = 1;; attempt++) {
+      const server = await TestServer.#startOnce(opts);
+      const listening = await server.#listening();
+      if (listening) return server;
+      await server.stop();
+      // A folder the caller passed in (a restart) holds their data: never remove it.
+      if (!opts.dir) await server.cleanup();
+      if (attempt >= 4 || !/cannot listen/.test(server.output.text)) {
+        throw new Error(`the test server did not start:\n${server.output.text}`);
+      }
+    }
+  }
+
+  static async #startOnce(opts: TestServerOptions): Promise<TestServer> {
     const dir = opts.dir ?? await Deno.makeTempDir({ prefix: "fsmtp-test-" });
     const [smtpPort, pop3Port, pop3sPort, submissionPort, submissionsPort] = [
       freePort(),
@@ -114,11 +130,20 @@ export class TestServer {
     );
     collect(process.stdout, output);
     collect(process.stderr, output);
-    await server.waitForOutput(
-      new RegExp(`listening pop3s on 127\\.0\\.0\\.1:${pop3sPort}`),
-      20_000,
-    );
     return server;
+  }
+
+  /** Waits for the last listener's line; false when the process exited first. */
+  async #listening(): Promise<boolean> {
+    let exited = false;
+    this.process.status.then(() => exited = true);
+    const pattern = new RegExp(`listening pop3s on 127\\.0\\.0\\.1:${this.pop3sPort}`);
+    const deadline = Date.now() + 30_000;
+    while (!pattern.test(this.output.text)) {
+      if (exited || Date.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return true;
   }
 
   /** Waits until the server's output matches (condition-based, bounded). */
