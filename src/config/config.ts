@@ -58,6 +58,8 @@ export interface Config {
     relay_password: string;
     /** Milliseconds a message may wait in the queue before it bounces. */
     max_age: number;
+    /** Milliseconds after which the sender is told a message is still waiting (RFC 3464). */
+    delay_warning: number;
   };
   limits: {
     max_message_size: number;
@@ -116,6 +118,7 @@ export function defaultConfig(): Config {
       relay_user: "",
       relay_password: "",
       max_age: 5 * 86_400_000,
+      delay_warning: 4 * 3_600_000,
     },
     limits: {
       max_message_size: 26_214_400,

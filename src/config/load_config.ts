@@ -59,6 +59,7 @@ const SCHEMA: Record<string, Kind> = {
   "outbound.relay_user": "text",
   "outbound.relay_password": "text",
   "outbound.max_age": "duration",
+  "outbound.delay_warning": "duration",
   "limits.max_message_size": "size",
   "limits.max_recipients": "count",
   "limits.max_line_length": "size",

@@ -68,6 +68,42 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   ) STRICT;
   `,
+  // Version 2: the outbound queue (src/queue/, src/store/sqlite/sqlite_queue.ts). Content is
+  // kept in clear, as in every MTA: it must go out as signed; it is deleted once done.
+  `
+  CREATE TABLE queue_messages (
+    id              TEXT PRIMARY KEY,
+    sender          TEXT NOT NULL,
+    content         BLOB NOT NULL,
+    size            INTEGER NOT NULL,
+    needs_8bit      INTEGER NOT NULL CHECK (needs_8bit IN (0, 1)),
+    needs_smtputf8  INTEGER NOT NULL CHECK (needs_smtputf8 IN (0, 1)),
+    envid           TEXT,
+    ret             TEXT CHECK (ret IN ('FULL', 'HDRS')),
+    arrived_at      INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    warned          INTEGER NOT NULL DEFAULT 0 CHECK (warned IN (0, 1))
+  ) STRICT;
+
+  CREATE INDEX queue_messages_next ON queue_messages(next_attempt_at);
+
+  -- report_owed: the recipient reached a final status that owes the sender a DSN which has
+  -- not been sent yet; the message stays (with its content) until it is.
+  CREATE TABLE queue_recipients (
+    message_id      TEXT NOT NULL REFERENCES queue_messages(id) ON DELETE CASCADE,
+    address         TEXT NOT NULL,
+    domain          TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_attempt_at INTEGER,
+    last_reply      TEXT,
+    remote_host     TEXT,
+    notify          TEXT,
+    orcpt           TEXT,
+    report_owed     INTEGER NOT NULL DEFAULT 0 CHECK (report_owed IN (0, 1)),
+    PRIMARY KEY (message_id, address)
+  ) STRICT;
+  `,
 ];
 
 /** The schema version this build writes: the number of known migrations. */

@@ -22,6 +22,7 @@ import {
 import { GroupCommit, type Outcome } from "./group_commit.ts";
 import { int, type Row, text, toMailbox, toMessageMeta, toSealedMessage, toUser } from "./rows.ts";
 import { migrate } from "./schema.ts";
+import { SqliteQueueStore } from "./sqlite_queue.ts";
 import { checkDelivery, checkKeyWrap, normaliseFlags } from "./validate.ts";
 
 /**
@@ -40,6 +41,7 @@ export class SqliteMailStore implements MailStore {
   #commits = 0;
   #closed = false;
   #deliveries: GroupCommit<Delivery, number[]>;
+  #queue?: SqliteQueueStore;
 
   private constructor(db: DatabaseSync, readonly path: string) {
     this.#db = db;
@@ -70,6 +72,15 @@ export class SqliteMailStore implements MailStore {
   /** Write transactions committed by this instance; shows group commit at work in tests. */
   get commits(): number {
     return this.#commits;
+  }
+
+  /**
+   * The outbound queue in the same file and connection (schema migration 2); made on first
+   * use, and closed with this store.
+   */
+  get queue(): SqliteQueueStore {
+    this.#queue ??= new SqliteQueueStore(this.#db, this.path, () => !this.#closed);
+    return this.#queue;
   }
 
   /** Creates the user and their INBOX in one transaction. */
@@ -277,6 +288,7 @@ export class SqliteMailStore implements MailStore {
     if (this.#closed) return;
     this.#closed = true;
     await this.#deliveries.drain();
+    await this.#queue?.drain();
     this.#statements.clear();
     this.#db.close();
   }
