@@ -9,6 +9,7 @@ import { runServers } from "./src/cli/run.ts";
 import { addUser, changePassword, deleteUser, listUsers } from "./src/cli/users.ts";
 import { selfTest } from "./src/cli/self_test.ts";
 import { printDnsRecords } from "./src/cli/dns_records.ts";
+import { queueCommand } from "./src/cli/queue.ts";
 
 const OPTIONS = {
   help: { type: "boolean", short: "h" },
@@ -24,6 +25,7 @@ const OPTIONS = {
   sync: { type: "boolean", short: "s" },
   config: { type: "string" },
   "dns-records": { type: "boolean" },
+  queue: { type: "boolean" },
 } as const;
 
 /** `-adduser x` (the original's form) → `--adduser x`; short flags such as `-a` stay. */
@@ -74,6 +76,7 @@ async function main(args: string[]): Promise<number> {
     });
   }
   if (values.users) return await listUsers({ config });
+  if (values.queue) return await queueCommand(positionals, { config });
   if (values["dns-records"]) {
     if (positionals.length > 1) return usageError("--dns-records takes at most one domain");
     return printDnsRecords(positionals[0], { config });

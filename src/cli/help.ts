@@ -14,6 +14,8 @@ Commands:
         [--password-stdin]        read current and new password, one per line
         [--recovery-key]          use the recovery key instead of the current password
       --users                     list users
+      --queue [retry ID|all | delete ID]
+                                  list the outbound queue, retry or delete a message
       --dns-records [DOMAIN]      print the DNS records (MX, SPF, DKIM, DMARC) to publish
   -t, --test                      check config, keys, store and ports; exit 1 on any FAIL
   -m, --mailtest                  send a test mail (comes with outbound delivery)
