@@ -1,7 +1,7 @@
 /**
- * Starts the real fsmtp (`deno run -A main.ts --run=smtp`) as a child process on a free loopback
- * port, with a temp data and keys folder and a config tuned for load: warn-level logging, raised
- * connection limits.
+ * Starts the real fsmtp (`deno run -A main.ts --run=smtp`, or `--run=all` with POP3) as a child
+ * process on free loopback ports, with a temp data and keys folder and a config tuned for load:
+ * warn-level logging, raised connection limits.
  */
 import { join } from "node:path";
 import {
@@ -14,6 +14,20 @@ import {
 } from "./util.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** The password of every user the benchmark adds. */
+export const PASSWORD = "bench-password-1";
+
+/** What to start besides SMTP. */
+export interface FsmtpServerOptions {
+  /** Also listen for POP3 (plain, with STLS) on a free port: `--run=all`. */
+  pop3?: boolean;
+  /**
+   * `[inbound] checks` (DKIM, SPF, DMARC, ARC of arriving mail). Off by default: they look up
+   * DNS, which a benchmark must not send beyond this machine, and the Postfix peer runs none.
+   */
+  inboundChecks?: boolean;
+}
 
 /** A running fsmtp server. */
 export class FsmtpServer {
@@ -28,6 +42,8 @@ export class FsmtpServer {
     readonly configPath: string,
     /** The SMTP port on 127.0.0.1. */
     readonly port: number,
+    /** The POP3 port on 127.0.0.1 (undefined unless started with `pop3`). */
+    readonly pop3Port: number | undefined,
   ) {}
 
   /** The server's process (`deno run`, the process that runs main.ts). */
@@ -46,15 +62,20 @@ export class FsmtpServer {
    * resolves once it printed "listening smtp on". Stops it and removes the folder on failure;
    * until `cleanup`, an interrupted benchmark does so too (registerCleanup).
    */
-  static async start(domain: string, users: string[]): Promise<FsmtpServer> {
+  static async start(
+    domain: string,
+    users: string[],
+    opts: FsmtpServerOptions = {},
+  ): Promise<FsmtpServer> {
     const dir = await Deno.makeTempDir({ prefix: "fsmtp-bench-" });
-    const server = new FsmtpServer(dir, join(dir, "fsmtp.toml"), freePort());
+    const pop3Port = opts.pop3 ? freePort() : undefined;
+    const server = new FsmtpServer(dir, join(dir, "fsmtp.toml"), freePort(), pop3Port);
     server.unregister = registerCleanup(async () => {
       await server.stop();
       await server.cleanup();
     });
     try {
-      await server.configure(domain, users);
+      await server.configure(domain, users, opts.inboundChecks ?? false);
       await server.spawn();
       return server;
     } catch (e) {
@@ -64,8 +85,8 @@ export class FsmtpServer {
     }
   }
 
-  private async configure(domain: string, users: string[]): Promise<void> {
-    const { dir, configPath, port } = this;
+  private async configure(domain: string, users: string[], checks: boolean): Promise<void> {
+    const { dir, configPath, port, pop3Port } = this;
     await Deno.writeTextFile(
       configPath,
       [
@@ -78,7 +99,7 @@ export class FsmtpServer {
         `smtp = "127.0.0.1:${port}"`,
         `submission = ""`,
         `submissions = ""`,
-        `pop3 = ""`,
+        `pop3 = "${pop3Port === undefined ? "" : `127.0.0.1:${pop3Port}`}"`,
         `pop3s = ""`,
         `imap = ""`,
         `imaps = ""`,
@@ -88,6 +109,8 @@ export class FsmtpServer {
         `[limits]`,
         `max_connections = 2000`,
         `max_connections_per_ip = 2000`,
+        `[inbound]`,
+        `checks = ${checks}`,
       ].join("\n") + "\n",
     );
     for (const user of users) {
@@ -95,7 +118,7 @@ export class FsmtpServer {
       const r = await runProgram(
         Deno.execPath(),
         ["run", "--allow-all", MAIN, "--adduser", user, "--password-stdin", "--config", configPath],
-        "bench-password-1\n",
+        PASSWORD + "\n",
       );
       if (r.code !== 0) throw new Error(`fsmtp --adduser ${user} failed:\n${r.stdout}${r.stderr}`);
     }
@@ -104,7 +127,14 @@ export class FsmtpServer {
   private async spawn(): Promise<void> {
     checkInterrupted();
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", MAIN, "--run=smtp", "--config", this.configPath],
+      args: [
+        "run",
+        "--allow-all",
+        MAIN,
+        this.pop3Port === undefined ? "--run=smtp" : "--run=all",
+        "--config",
+        this.configPath,
+      ],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -114,14 +144,15 @@ export class FsmtpServer {
     collect(child.stderr, this.output);
     let exited = false;
     child.status.then(() => exited = true);
-    const listening = new RegExp(`listening smtp on 127\\.0\\.0\\.1:${this.port}`);
+    const listening = [`smtp on 127.0.0.1:${this.port}`];
+    if (this.pop3Port !== undefined) listening.push(`pop3 on 127.0.0.1:${this.pop3Port}`);
     await waitUntil(
       () => {
         if (exited) throw new Error(`fsmtp exited during start-up:\n${this.output.text}`);
-        return listening.test(this.output.text);
+        return listening.every((l) => this.output.text.includes(`listening ${l}`));
       },
       60_000,
-      `fsmtp to listen on ${this.port}`,
+      `fsmtp to listen on ${listening.join(", ")}`,
     );
   }
 

@@ -1,14 +1,20 @@
 /**
  * `deno task bench`: inbound SMTP throughput of fsmtp beside Postfix (both fed by smtp-source on
- * loopback, in the same run), and fsmtp's RSS with 1,000 idle connections. Prints figures; asserts
- * nothing. Needs root for the Postfix peer (and installs postfix when it is missing).
+ * loopback, in the same run), fsmtp's RSS with 1,000 idle connections, and POP3 download
+ * throughput of fsmtp beside Dovecot (the same 1,000 messages of 4 KiB in each; login + LIST +
+ * RETR of all, by the same client). Prints figures; asserts nothing. Needs root for the Postfix
+ * and Dovecot peers (and installs postfix, dovecot-core and dovecot-pop3d when missing).
  *
- *   deno task bench            the full figure: 5,000 messages
- *   deno task bench --quick    500 messages, for trying it out
- *   deno task bench --messages=N
+ *   deno task bench                  the full figures: 5,000 SMTP messages, 1,000 POP3 messages
+ *   deno task bench --quick          500 SMTP and 200 POP3 messages, for trying it out
+ *   deno task bench --messages=N     SMTP messages
+ *   deno task bench --pop3-messages=N
+ *   deno task bench --only=smtp      SMTP throughput and idle memory only
+ *   deno task bench --only=pop3      POP3 download only
  */
 import { parseArgs } from "node:util";
 import { idleConnections, type IdleMemory } from "./idle_connections.ts";
+import { type Pop3Comparison, pop3Download, type Pop3Side } from "./pop3_download.ts";
 import { ensurePostfix } from "./postfix_peer.ts";
 import { fsmtpInbound, inboundLoad, postfixInbound, type Throughput } from "./smtp_inbound.ts";
 import { checkInterrupted, interruptAndCleanUp } from "./util.ts";
@@ -16,28 +22,50 @@ import { checkInterrupted, interruptAndCleanUp } from "./util.ts";
 const FULL_MESSAGES = 5000;
 const QUICK_MESSAGES = 500;
 const IDLE_CONNECTIONS = 1000;
+const FULL_POP3_MESSAGES = 1000;
+const QUICK_POP3_MESSAGES = 200;
+const POP3_MESSAGE_SIZE = 4096;
+const POP3_ROUNDS = 5;
+const PARTS = ["smtp", "pop3"] as const;
 
 const { values } = parseArgs({
   args: Deno.args,
   options: {
     quick: { type: "boolean", default: false },
     messages: { type: "string" },
+    "pop3-messages": { type: "string" },
+    only: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 if (values.help) {
-  console.log("usage: deno task bench [--quick] [--messages=N]");
+  console.log(
+    "usage: deno task bench [--quick] [--messages=N] [--pop3-messages=N] [--only=smtp|pop3]",
+  );
   Deno.exit(0);
 }
-const messages = values.messages !== undefined
-  ? Number(values.messages)
-  : values.quick
-  ? QUICK_MESSAGES
-  : FULL_MESSAGES;
-if (!Number.isInteger(messages) || messages < 1) {
-  console.error(`bench: --messages wants a positive integer, got ${values.messages}`);
+
+/** A positive integer option, or its default; exits 2 on anything else. */
+function count(name: string, value: string | undefined, fallback: number): number {
+  const n = value !== undefined ? Number(value) : fallback;
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`bench: --${name} wants a positive integer, got ${value}`);
+    Deno.exit(2);
+  }
+  return n;
+}
+const messages = count("messages", values.messages, values.quick ? QUICK_MESSAGES : FULL_MESSAGES);
+const pop3Messages = count(
+  "pop3-messages",
+  values["pop3-messages"],
+  values.quick ? QUICK_POP3_MESSAGES : FULL_POP3_MESSAGES,
+);
+if (values.only !== undefined && !(PARTS as readonly string[]).includes(values.only)) {
+  console.error(`bench: --only takes one of ${PARTS.join(", ")}, not "${values.only}"`);
   Deno.exit(2);
 }
+const runSmtp = values.only === undefined || values.only === "smtp";
+const runPop3 = values.only === undefined || values.only === "pop3";
 
 /** Set on SIGINT/SIGTERM: stops the servers, removes the temp folders, then exits 130. */
 let interruption: Promise<never> | undefined;
@@ -72,42 +100,85 @@ function describe(t: Throughput): string {
     (t.stored !== undefined ? `; ${t.stored} deliveries in the store` : "");
 }
 
-console.log(
-  `bench: inbound SMTP, smtp-source -s ${load.sessions} -m ${load.messages} -l ${load.size} ` +
-    `-r ${load.recipients} on 127.0.0.1, ${navigator.hardwareConcurrency} CPUs`,
-);
-const postfix = await part("Postfix inbound (until delivered to Maildir)", async () => {
-  await ensurePostfix();
-  return await postfixInbound(load);
-});
-if (postfix) console.log(`  postfix: ${describe(postfix)}`);
-const fsmtp = await part("fsmtp inbound (until smtp-source is done)", () => fsmtpInbound(load));
-if (fsmtp) console.log(`  fsmtp:   ${describe(fsmtp)}`);
-const memory: IdleMemory | undefined = await part(
-  `fsmtp RSS with ${IDLE_CONNECTIONS} idle connections`,
-  () => idleConnections(IDLE_CONNECTIONS),
-);
+let postfix: Throughput | undefined;
+let fsmtp: Throughput | undefined;
+let memory: IdleMemory | undefined;
+if (runSmtp) {
+  console.log(
+    `bench: inbound SMTP, smtp-source -s ${load.sessions} -m ${load.messages} -l ${load.size} ` +
+      `-r ${load.recipients} on 127.0.0.1, ${navigator.hardwareConcurrency} CPUs`,
+  );
+  postfix = await part("Postfix inbound (until delivered to Maildir)", async () => {
+    await ensurePostfix();
+    return await postfixInbound(load);
+  });
+  if (postfix) console.log(`  postfix: ${describe(postfix)}`);
+  fsmtp = await part("fsmtp inbound (until smtp-source is done)", () => fsmtpInbound(load));
+  if (fsmtp) console.log(`  fsmtp:   ${describe(fsmtp)}`);
+  memory = await part(
+    `fsmtp RSS with ${IDLE_CONNECTIONS} idle connections`,
+    () => idleConnections(IDLE_CONNECTIONS),
+  );
+}
+
+let pop3: Pop3Comparison | undefined;
+if (runPop3) {
+  pop3 = await part(
+    `POP3 download (login, LIST, RETR of all), fsmtp beside Dovecot: ${pop3Messages} ` +
+      `messages of ${POP3_MESSAGE_SIZE} octets, ${POP3_ROUNDS} rounds`,
+    () =>
+      pop3Download({
+        messages: pop3Messages,
+        size: POP3_MESSAGE_SIZE,
+        rounds: POP3_ROUNDS,
+        log: (line) => console.log(line),
+      }),
+  );
+  for (const e of pop3?.errors ?? []) errors.push(`POP3 download, ${e}`);
+}
 
 if (interruption) await interruption; // no table for an interrupted run
 
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
-const rows: [string, string][] = [
-  ["inbound msg/s, Postfix", postfix ? postfix.perSecond.toFixed(1) : "failed"],
-  ["inbound msg/s, fsmtp", fsmtp ? fsmtp.perSecond.toFixed(1) : "failed"],
-  [
-    "ratio fsmtp / Postfix",
-    postfix && fsmtp ? (fsmtp.perSecond / postfix.perSecond).toFixed(2) : "-",
-  ],
-  ["fsmtp RSS, idle", memory ? mib(memory.idleKiB) : "failed"],
-  [`fsmtp RSS, ${IDLE_CONNECTIONS} idle connections`, memory ? mib(memory.openKiB) : "failed"],
-  [
-    "fsmtp RSS per connection",
-    memory
-      ? `${((memory.openKiB - memory.idleKiB) / memory.connections).toFixed(1)} KiB`
-      : "failed",
-  ],
-  ["fsmtp RSS, connections closed", memory ? mib(memory.closedKiB) : "failed"],
-];
+const ratio = (a: number, b: number) => (a / b).toFixed(2);
+const rows: [string, string][] = [];
+if (runSmtp) {
+  rows.push(
+    ["inbound msg/s, Postfix", postfix ? postfix.perSecond.toFixed(1) : "failed"],
+    ["inbound msg/s, fsmtp", fsmtp ? fsmtp.perSecond.toFixed(1) : "failed"],
+    [
+      "ratio fsmtp / Postfix",
+      postfix && fsmtp ? (fsmtp.perSecond / postfix.perSecond).toFixed(2) : "-",
+    ],
+    ["fsmtp RSS, idle", memory ? mib(memory.idleKiB) : "failed"],
+    [`fsmtp RSS, ${IDLE_CONNECTIONS} idle connections`, memory ? mib(memory.openKiB) : "failed"],
+    [
+      "fsmtp RSS per connection",
+      memory
+        ? `${((memory.openKiB - memory.idleKiB) / memory.connections).toFixed(1)} KiB`
+        : "failed",
+    ],
+    ["fsmtp RSS, connections closed", memory ? mib(memory.closedKiB) : "failed"],
+  );
+}
+if (runPop3) {
+  const first = (side: Pop3Side | undefined) => side ? side.first.perSecond.toFixed(1) : "failed";
+  const repeat = (side: Pop3Side | undefined) => side ? side.median.toFixed(1) : "failed";
+  const fs = pop3?.fsmtp;
+  const dc = pop3?.dovecot;
+  const rounds = `median of ${POP3_ROUNDS}`;
+  rows.push(
+    ["POP3 msg/s, first download, Dovecot", first(dc)],
+    ["POP3 msg/s, first download, fsmtp", first(fs)],
+    [
+      "ratio fsmtp / Dovecot, first",
+      fs && dc ? ratio(fs.first.perSecond, dc.first.perSecond) : "-",
+    ],
+    [`POP3 msg/s, repeat (${rounds}), Dovecot`, repeat(dc)],
+    [`POP3 msg/s, repeat (${rounds}), fsmtp`, repeat(fs)],
+    ["ratio fsmtp / Dovecot, repeat", fs && dc ? ratio(fs.median, dc.median) : "-"],
+  );
+}
 const width = Math.max(...rows.map(([k]) => k.length));
 const valueWidth = Math.max(...rows.map(([, v]) => v.length));
 console.log("");
