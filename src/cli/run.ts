@@ -45,7 +45,12 @@ export async function runServers(target: string, configPath: string | undefined)
   const log = createLogger(config.log_level);
   for (const line of await prepareKeys(config)) log.info("setup.created", { what: line });
   const store = openStore(config);
-  const runtime = new Runtime(config, loadTlsContext(config.tls.cert, config.tls.key), store);
+  const runtime = new Runtime(
+    config,
+    loadTlsContext(config.tls.cert, config.tls.key),
+    store,
+    store.queue,
+  );
   const gate = new ConnectionGate(runtime.gateLimits());
 
   const services: Service[] = [];

@@ -16,6 +16,10 @@ import type { Connection } from "../net/connection.ts";
 import type { Pop3Ports } from "../pop3/session.ts";
 import type { SmtpPorts } from "../smtp/session.ts";
 import type { MailStore } from "../store/mail_store.ts";
+import type { QueueStore } from "../queue/queue_store.ts";
+import { QueueRunner, type QueueRunnerOptions } from "../queue/queue_runner.ts";
+import { Outbound } from "../mail/outbound.ts";
+import type { Logger } from "../log.ts";
 
 const FAILURE_WINDOW_MS = 15 * 60_000;
 
@@ -29,11 +33,46 @@ export class Runtime {
   #checksKey = "";
   guard: LoginGuard;
 
-  constructor(public config: Config, public tls: SecureContext, readonly store: MailStore) {
+  readonly outbound: Outbound;
+  #runner: QueueRunner | undefined;
+
+  constructor(
+    public config: Config,
+    public tls: SecureContext,
+    readonly store: MailStore,
+    readonly queue: QueueStore,
+  ) {
     this.delivery = new LocalDelivery(store, config.domains);
     this.authenticator = new Authenticator(store);
-    this.submission = new Submission(this.delivery);
+    this.outbound = new Outbound(queue, this.delivery, {
+      keysDir: () => this.config.keys_dir,
+      selector: () => this.config.dkim.selector,
+      hostname: () => this.config.hostname,
+    });
+    this.submission = new Submission(this.delivery, this.outbound);
     this.guard = this.#makeGuard();
+  }
+
+  /** Starts delivering the queue with `deliver` (the SMTP client, or a test's stand-in). */
+  startQueue(deliver: QueueRunnerOptions["deliver"], log: Logger): void {
+    const config = this.config;
+    this.#runner = new QueueRunner({
+      store: this.queue,
+      deliver,
+      sendDsn: (dsn) => this.outbound.sendDsn(dsn),
+      clock: Date.now,
+      log,
+      maxAgeMs: config.outbound.max_age,
+      delayWarningMs: config.outbound.delay_warning,
+      hostname: config.hostname,
+    });
+    this.outbound.kick = () => this.#runner?.kick();
+    this.#runner.start();
+  }
+
+  /** Lets deliveries in flight finish; the queue keeps the rest for the next start. */
+  async stopQueue(): Promise<void> {
+    await this.#runner?.stop();
   }
 
   /** Applies a reloaded config (SIGHUP) to new sessions. */

@@ -2,7 +2,6 @@
 import { join } from "node:path";
 import type { Config } from "../config/config.ts";
 import { ensureKeys } from "../tls/ensure_keys.ts";
-import type { MailStore } from "../store/mail_store.ts";
 import { SqliteMailStore } from "../store/sqlite/sqlite_store.ts";
 
 /** The embedded store's file inside `data_dir`. */
@@ -11,7 +10,7 @@ export function storePath(config: Config): string {
 }
 
 /** Opens the store; errors name the file and the config key. */
-export function openStore(config: Config): MailStore {
+export function openStore(config: Config): SqliteMailStore {
   const path = storePath(config);
   try {
     return SqliteMailStore.open(path);

@@ -10,6 +10,9 @@ import type { MailStore, MessageMeta } from "../store/mail_store.ts";
 
 /** A logged-in view of one user's mail. */
 export class MailboxReader {
+  #rewrites = new Set<Promise<void>>();
+  #mailboxIds: Set<number> | undefined;
+
   private constructor(
     readonly store: MailStore,
     readonly address: string,
@@ -43,14 +46,30 @@ export class MailboxReader {
   async read(messageId: number): Promise<Uint8Array> {
     const sealed = await this.store.getMessage(messageId);
     if (!sealed) throw new Error(`message ${messageId} does not exist`);
-    const box = (await this.store.listMailboxes(this.address)).find((b) =>
-      b.id === sealed.mailboxId
-    );
-    if (!box) throw new Error(`message ${messageId} is not in a mailbox of ${this.address}`);
+    if (!(await this.#ownsMailbox(sealed.mailboxId))) {
+      throw new Error(`message ${messageId} is not in a mailbox of ${this.address}`);
+    }
     const opened = await openMessage(sealed.body, sealed.wrappedKey, sealed.keyWrap, this.keys);
     if (opened.rewrapped) {
-      await this.store.rewrapMessageKey(messageId, opened.rewrapped, "sym");
+      // Not awaited: the store batches re-wraps into few commits, and a lost one is harmless
+      // (the RSA-wrapped key stays until it lands). `settled()` waits for them.
+      const write = this.store.rewrapMessageKey(messageId, opened.rewrapped, "sym")
+        .catch(() => {})
+        .finally(() => this.#rewrites.delete(write));
+      this.#rewrites.add(write);
     }
     return opened.clear;
+  }
+
+  /** Resolves once every re-wrap started by `read()` has been written (or has failed). */
+  async settled(): Promise<void> {
+    await Promise.all(this.#rewrites);
+  }
+
+  async #ownsMailbox(mailboxId: number): Promise<boolean> {
+    if (this.#mailboxIds?.has(mailboxId)) return true;
+    // A mailbox made after the last look (e.g. Junk) is found by looking again.
+    this.#mailboxIds = new Set((await this.store.listMailboxes(this.address)).map((b) => b.id));
+    return this.#mailboxIds.has(mailboxId);
   }
 }

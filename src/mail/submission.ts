@@ -1,20 +1,21 @@
 /**
  * Mail from logged-in users (RFC 6409): local recipients get it in their INBOX, the sender
  * gets a copy in "Sent" (sealed for them like any delivery, so IMAP can show it), and remote
- * recipients go to the outbound queue once it runs.
+ * recipients go, DKIM-signed, to the outbound queue.
  */
 import type { Login } from "../auth/authenticator.ts";
 import { concatBytes } from "../crypto/bytes.ts";
 import type { SubmittedMessage } from "../smtp/session.ts";
 import type { LocalDelivery, MailboxTarget } from "./local_delivery.ts";
+import type { Outbound } from "./outbound.ts";
 
 /** Delivers submitted mail. */
 export class Submission {
-  constructor(readonly delivery: LocalDelivery) {}
+  constructor(readonly delivery: LocalDelivery, readonly outbound?: Outbound) {}
 
-  /** Remote recipients need the outbound queue, which is not built yet. */
+  /** Remote recipients need the outbound queue. */
   get canRelay(): boolean {
-    return false;
+    return this.outbound !== undefined;
   }
 
   /** A user sends as their own address only. */
@@ -22,14 +23,25 @@ export class Submission {
     return address.toLowerCase() === login.address;
   }
 
-  /** Stores the local copies durably; refuses remote recipients while there is no queue. */
+  /** Stores the local copies and queues the rest, all durably, before resolving. */
   async submit(message: SubmittedMessage, login: Login): Promise<void> {
     const local: string[] = [];
+    const remote: string[] = [];
     for (const address of message.recipients) {
-      if ((await this.delivery.checkRecipient(address)) !== "ok") {
-        throw new Error(`recipient ${address} cannot be delivered locally and there is no queue`);
-      }
-      local.push(address);
+      const found = await this.delivery.checkRecipient(address);
+      if (found === "ok") local.push(address);
+      else if (found === "not-local" && this.outbound) remote.push(address);
+      else throw new Error(`recipient ${address} cannot be delivered`);
+    }
+    if (remote.length > 0) {
+      await this.outbound!.enqueue({
+        from: message.from,
+        recipients: remote,
+        content: message.content,
+        smtputf8: message.smtputf8,
+        dsn: message.dsn,
+        recipientDsn: message.recipientDsn,
+      });
     }
     const returnPath = new TextEncoder().encode(`Return-Path: <${message.from}>\r\n`);
     const content = concatBytes(returnPath, message.content);

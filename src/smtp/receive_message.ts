@@ -155,6 +155,7 @@ async function deliver(s: SmtpSession, body: Uint8Array): Promise<Reply> {
       const submitted = {
         ...message,
         user: s.login.address,
+        smtputf8: tx.smtputf8,
         dsn: tx.dsn,
         recipientDsn: tx.recipientDsn,
       };

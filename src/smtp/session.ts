@@ -52,6 +52,8 @@ export type RecipientCheck = "ok" | "no-such-user" | "not-local";
 export interface SubmittedMessage extends InboundMessage {
   /** The address of the user who logged in. */
   user: string;
+  /** The client sent SMTPUTF8 (RFC 6531): the message needs it onward too. */
+  smtputf8: boolean;
   dsn: EnvelopeDsn;
   recipientDsn: Map<string, RecipientDsn>;
 }

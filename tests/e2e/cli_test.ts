@@ -120,6 +120,7 @@ Deno.test("cli: users, passwords, self-test and signals against a running server
         const [meta] = await reader.list();
         assert.equal((await store.getMessage(meta.id))?.keyWrap, "rsa");
         const first = await reader.read(meta.id);
+        await reader.settled();
         assert.equal((await store.getMessage(meta.id))?.keyWrap, "sym");
         assert.deepEqual(await reader.read(meta.id), first);
         assert.equal(await MailboxReader.open(store, user, "wrong password"), undefined);

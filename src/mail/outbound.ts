@@ -1,0 +1,106 @@
+/**
+ * Mail leaving this server: DKIM-signed with the sender domain's keys (RFC 6376), put in the
+ * durable queue, and the queue runner woken. Also where the runner's DSNs go: to a local
+ * sender's INBOX directly, or out through the queue with the null sender.
+ */
+import { loadDkimKeys } from "../dkim/keys.ts";
+import { signMessage } from "../dkim/sign.ts";
+import type { QueueStore } from "../queue/queue_store.ts";
+import type { EnqueueRecipient, OutboundDsn } from "../queue/types.ts";
+import type { EnvelopeDsn, RecipientDsn } from "../smtp/dsn_params.ts";
+import { concatBytes } from "../crypto/bytes.ts";
+import type { LocalDelivery } from "./local_delivery.ts";
+
+/** A message for remote recipients. */
+export interface OutgoingMessage {
+  from: string;
+  recipients: string[];
+  content: Uint8Array;
+  smtputf8: boolean;
+  dsn?: EnvelopeDsn;
+  recipientDsn?: Map<string, RecipientDsn>;
+}
+
+/** Settings read at each use, so a SIGHUP applies. */
+export interface OutboundSettings {
+  keysDir(): string;
+  selector(): string;
+  /** The domain DSNs are signed for (this server's host name). */
+  hostname(): string;
+}
+
+/** Signs and queues outgoing mail. */
+export class Outbound {
+  /** Called after each enqueue: the runner looks at the queue now. */
+  kick: () => void = () => {};
+
+  constructor(
+    readonly queue: QueueStore,
+    readonly delivery: LocalDelivery,
+    readonly settings: OutboundSettings,
+  ) {}
+
+  /** Signs the message for the sender's domain and queues it; resolves once durable. */
+  async enqueue(message: OutgoingMessage): Promise<string> {
+    const domain = domainOf(message.from) || this.settings.hostname();
+    const content = await this.#sign(message.content, domain);
+    const recipients: EnqueueRecipient[] = message.recipients.map((address) => {
+      const dsn = message.recipientDsn?.get(address);
+      const notify = dsn?.notify;
+      return {
+        address,
+        notify: notify?.includes("NEVER")
+          ? "NEVER"
+          : (notify as ("SUCCESS" | "FAILURE" | "DELAY")[] | undefined),
+        orcpt: dsn?.orcpt,
+      };
+    });
+    const id = await this.queue.enqueue({
+      from: message.from,
+      recipients,
+      content,
+      needs8bit: content.some((b) => b >= 0x80),
+      needsSmtputf8: message.smtputf8,
+      envid: message.dsn?.envid,
+      ret: message.dsn?.ret,
+      arrivedAt: Date.now(),
+    });
+    this.kick();
+    return id;
+  }
+
+  /**
+   * Sends a DSN from the queue runner (envelope sender `<>`, RFC 3461 §6.1): into a local
+   * user's INBOX, or out through the queue, where it never bounces again.
+   */
+  async sendDsn(dsn: OutboundDsn): Promise<void> {
+    if ((await this.delivery.checkRecipient(dsn.to)) === "ok") {
+      const returnPath = new TextEncoder().encode("Return-Path: <>\r\n");
+      await this.delivery.deliverTo(concatBytes(returnPath, dsn.content), [
+        { address: dsn.to, mailbox: "INBOX" },
+      ]);
+      return;
+    }
+    await this.enqueue({
+      from: "",
+      recipients: [dsn.to],
+      content: dsn.content,
+      smtputf8: dsn.needsSmtputf8,
+    });
+  }
+
+  async #sign(content: Uint8Array, domain: string): Promise<Uint8Array> {
+    const keys = await loadDkimKeys(this.settings.keysDir(), domain);
+    const signature = await signMessage(content, {
+      domain,
+      selector: this.settings.selector(),
+      keys,
+    });
+    return concatBytes(new TextEncoder().encode(signature), content);
+  }
+}
+
+function domainOf(address: string): string {
+  const at = address.lastIndexOf("@");
+  return at < 0 ? "" : address.slice(at + 1).toLowerCase();
+}
