@@ -68,10 +68,12 @@ export class Runtime {
     });
     this.outbound.kick = () => this.#runner?.kick();
     this.#runner.start();
+    this.outbound.running = true;
   }
 
   /** Lets deliveries in flight finish; the queue keeps the rest for the next start. */
   async stopQueue(): Promise<void> {
+    this.outbound.running = false;
     await this.#runner?.stop();
   }
 

@@ -33,6 +33,8 @@ export interface OutboundSettings {
 export class Outbound {
   /** Called after each enqueue: the runner looks at the queue now. */
   kick: () => void = () => {};
+  /** True while a queue runner delivers; without one, remote recipients are refused. */
+  running = false;
 
   constructor(
     readonly queue: QueueStore,

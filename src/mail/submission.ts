@@ -15,7 +15,7 @@ export class Submission {
 
   /** Remote recipients need the outbound queue. */
   get canRelay(): boolean {
-    return this.outbound !== undefined;
+    return this.outbound?.running === true;
   }
 
   /** A user sends as their own address only. */
@@ -30,7 +30,7 @@ export class Submission {
     for (const address of message.recipients) {
       const found = await this.delivery.checkRecipient(address);
       if (found === "ok") local.push(address);
-      else if (found === "not-local" && this.outbound) remote.push(address);
+      else if (found === "not-local" && this.canRelay) remote.push(address);
       else throw new Error(`recipient ${address} cannot be delivered`);
     }
     if (remote.length > 0) {
