@@ -3,13 +3,15 @@
  * loads nothing itself, and dispatches to one command in `src/cli/`.
  */
 import { parseArgs } from "node:util";
-import { ConfigError } from "./src/config/load_config.ts";
+import { ConfigError, loadConfig } from "./src/config/load_config.ts";
 import { HELP_TEXT } from "./src/cli/help.ts";
 import { runServers } from "./src/cli/run.ts";
 import { addUser, changePassword, deleteUser, listUsers } from "./src/cli/users.ts";
 import { selfTest } from "./src/cli/self_test.ts";
 import { printDnsRecords } from "./src/cli/dns_records.ts";
 import { queueCommand } from "./src/cli/queue.ts";
+import { mailtest } from "./src/cli/mailtest.ts";
+import { sendDirect } from "./src/cli/direct_send.ts";
 
 const OPTIONS = {
   help: { type: "boolean", short: "h" },
@@ -26,6 +28,14 @@ const OPTIONS = {
   config: { type: "string" },
   "dns-records": { type: "boolean" },
   queue: { type: "boolean" },
+  from: { type: "string" },
+  to: { type: "string", multiple: true },
+  subject: { type: "string" },
+  text: { type: "string" },
+  html: { type: "string" },
+  attach: { type: "string", multiple: true },
+  direct: { type: "boolean" },
+  verbose: { type: "boolean" },
 } as const;
 
 /** `-adduser x` (the original's form) → `--adduser x`; short flags such as `-a` stay. */
@@ -84,8 +94,17 @@ async function main(args: string[]): Promise<number> {
   if (positionals.length > 0) return usageError(`unexpected argument ${positionals[0]}`);
   if (values.test) return await selfTest({ config });
   if (values.mailtest) {
-    console.error("fsmtp: --mailtest comes with outbound delivery (not built yet)");
-    return 1;
+    return await mailtest({
+      config,
+      from: values.from,
+      to: values.to ?? [],
+      subject: values.subject,
+      text: values.text,
+      html: values.html,
+      attach: values.attach ?? [],
+      direct: values.direct ?? false,
+      verbose: values.verbose ?? false,
+    }, (message, verbose) => sendDirect(loadConfig(config).config, message, verbose));
   }
   if (values.sync) {
     console.error("fsmtp: --sync comes with the Redis cache (not built yet)");

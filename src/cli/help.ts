@@ -18,7 +18,9 @@ Commands:
                                   list the outbound queue, retry or delete a message
       --dns-records [DOMAIN]      print the DNS records (MX, SPF, DKIM, DMARC) to publish
   -t, --test                      check config, keys, store and ports; exit 1 on any FAIL
-  -m, --mailtest                  send a test mail (comes with outbound delivery)
+  -m, --mailtest --from A --to B  compose, DKIM-sign and send a test mail (through the queue)
+        [--subject S] [--text T | --html H] [--attach FILE]…
+        [--direct] [--verbose]    send now instead, printing the SMTP conversation
   -s, --sync                      rebuild the Redis cache (comes with Redis support)
 
 Options:

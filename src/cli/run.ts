@@ -13,6 +13,8 @@ import { formatReply } from "../smtp/reply.ts";
 import { SmtpSession } from "../smtp/session.ts";
 import { Pop3Session } from "../pop3/session.ts";
 import { Runtime } from "./runtime.ts";
+import { deliverToDomain } from "../smtp_client/deliver.ts";
+import { deliveryOptions } from "../mail/delivery_options.ts";
 import { openStore, prepareKeys } from "./setup.ts";
 
 /** The services `--run` accepts. */
@@ -80,6 +82,11 @@ export async function runServers(target: string, configPath: string | undefined)
     return 1;
   }
 
+  runtime.startQueue(
+    (domain, messages) => deliverToDomain(domain, messages, deliveryOptions(runtime.config, log)),
+    log,
+  );
+
   const reload = () => {
     try {
       const next = loadConfig(configPath).config;
@@ -102,6 +109,7 @@ export async function runServers(target: string, configPath: string | undefined)
   log.info("fsmtp.stopping", { signal: stop });
   Deno.removeSignalListener("SIGHUP", reload);
   await Promise.all(services.map((s) => s.shutdown(SHUTDOWN_GRACE_MS)));
+  await runtime.stopQueue();
   await store.close();
   log.info("fsmtp.stopped");
   return 0;

@@ -44,8 +44,7 @@ export class Outbound {
 
   /** Signs the message for the sender's domain and queues it; resolves once durable. */
   async enqueue(message: OutgoingMessage): Promise<string> {
-    const domain = domainOf(message.from) || this.settings.hostname();
-    const content = await this.#sign(message.content, domain);
+    const content = await this.sign(message.content, message.from);
     const recipients: EnqueueRecipient[] = message.recipients.map((address) => {
       const dsn = message.recipientDsn?.get(address);
       const notify = dsn?.notify;
@@ -91,7 +90,9 @@ export class Outbound {
     });
   }
 
-  async #sign(content: Uint8Array, domain: string): Promise<Uint8Array> {
+  /** `content` with DKIM-Signature fields for the sender's domain (or this host's) prepended. */
+  async sign(content: Uint8Array, from: string): Promise<Uint8Array> {
+    const domain = domainOf(from) || this.settings.hostname();
     const keys = await loadDkimKeys(this.settings.keysDir(), domain);
     const signature = await signMessage(content, {
       domain,

@@ -4,89 +4,36 @@
  * Every wait has the timeout of RFC 5321 §4.5.3.2. A transcript of the conversation goes to
  * `onLine`, with AUTH secrets masked and message content never included.
  */
-import { connect as netConnect, isIP, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { ReplyReader, replyText, type SmtpReply } from "./reply_reader.ts";
 import { type Envelope, type PeerCapabilities, precheck } from "./envelope.ts";
 import { runTransaction, type SendResult } from "./transaction.ts";
+import {
+  type ClientTimeouts,
+  type ConnectOptions,
+  DEFAULT_TIMEOUTS,
+  SmtpClientError,
+  type TlsInfo,
+  type TlsOptions,
+  type TranscriptDirection,
+  type TranscriptListener,
+} from "./options.ts";
+import { openSocket, tlsConnectOptions } from "./socket.ts";
 
 export type { Envelope } from "./envelope.ts";
 export type { RecipientResult, SendResult } from "./transaction.ts";
-
-/** Who wrote a transcript line: the client, the server, or the TLS layer. */
-export type TranscriptDirection = "C" | "S" | "TLS";
-
-/** Receives the transcript, one line at a time (without CRLF). */
-export type TranscriptListener = (dir: TranscriptDirection, text: string) => void;
-
-/** Milliseconds to wait at each step. */
-export interface ClientTimeouts {
-  /** TCP connect (and the implicit TLS handshake); RFC 5321 leaves it open. */
-  connect: number;
-  /** The 220 greeting: 5 minutes (RFC 5321 §4.5.3.2.1). */
-  greeting: number;
-  /** The reply to MAIL: 5 minutes (§4.5.3.2.2). */
-  mail: number;
-  /** The reply to each RCPT: 5 minutes (§4.5.3.2.3). */
-  rcpt: number;
-  /** The 354 to DATA: 2 minutes (§4.5.3.2.4). */
-  dataInit: number;
-  /** Each write of content: 3 minutes (§4.5.3.2.5). */
-  dataBlock: number;
-  /** The reply to the final ".": 10 minutes (§4.5.3.2.6). */
-  dataEnd: number;
-  /** Other commands (EHLO, STARTTLS and its handshake, AUTH, RSET, QUIT). */
-  command: number;
-}
-
-/** The RFC 5321 §4.5.3.2 minimums, and 30 s to connect. */
-export const DEFAULT_TIMEOUTS: Readonly<ClientTimeouts> = Object.freeze({
-  connect: 30_000,
-  greeting: 300_000,
-  mail: 300_000,
-  rcpt: 300_000,
-  dataInit: 120_000,
-  dataBlock: 180_000,
-  dataEnd: 600_000,
-  command: 300_000,
-});
-
-/** How to set up TLS. */
-export interface TlsOptions {
-  /** The name to send as SNI and to check the certificate against; IP literals send no SNI. */
-  servername?: string;
-  /** Verify the certificate chain and name (opportunistic TLS, RFC 7435, passes false). */
-  rejectUnauthorized?: boolean;
-  /** Extra trusted certificates (PEM), e.g. a relay's own. */
-  ca?: string | string[];
-}
-
-/** Options for {@link SmtpClientConnection.connect}. */
-export interface ConnectOptions {
-  timeouts?: Partial<ClientTimeouts>;
-  onLine?: TranscriptListener;
-  /** Start TLS at once, before the greeting: implicit TLS (RFC 8314 §3.3, port 465). */
-  implicitTls?: TlsOptions;
-}
-
-/** The negotiated TLS parameters. */
-export interface TlsInfo {
-  protocol: string;
-  cipher: string;
-  /** The certificate was verified (always false for opportunistic TLS). */
-  authorized: boolean;
-}
-
-/** Why a connection step failed. */
-export type SmtpClientErrorKind = "connect" | "timeout" | "closed" | "protocol" | "tls" | "reply";
-
-/** A failed step: no connection, a timeout, a broken stream, or an unwanted reply. */
-export class SmtpClientError extends Error {
-  constructor(message: string, readonly kind: SmtpClientErrorKind, readonly reply?: SmtpReply) {
-    super(message);
-    this.name = "SmtpClientError";
-  }
-}
+export {
+  type ClientTimeouts,
+  type ConnectOptions,
+  DEFAULT_TIMEOUTS,
+  SmtpClientError,
+  type SmtpClientErrorKind,
+  type TlsInfo,
+  type TlsOptions,
+  type TranscriptDirection,
+  type TranscriptListener,
+} from "./options.ts";
 
 const encoder = new TextEncoder();
 
@@ -204,6 +151,7 @@ export class SmtpClientConnection implements PeerCapabilities {
       }
       return reply;
     }
+    // A 554 ("no SMTP service here", §3.1) will not be cured by HELO.
     if (reply.code < 500 || reply.code === 554 || !this.isOpen) throw replyError("EHLO", reply);
     const helo = await this.#command(`HELO ${name}`, this.#timeouts.command, "HELO");
     if (helo.code !== 250) throw replyError("HELO", helo);
@@ -226,6 +174,8 @@ export class SmtpClientConnection implements PeerCapabilities {
     }
     const plain = this.#socket;
     this.#detach(plain);
+    // The TLS socket reports what happens below it; keep stray plain-socket errors quiet.
+    plain.on("error", () => {});
     const secure = tlsConnect({
       socket: plain,
       ...tlsConnectOptions(opts),
@@ -513,50 +463,6 @@ export class SmtpClientConnection implements PeerCapabilities {
       socket.end();
     });
   }
-}
-
-/** Opens TCP (and TLS when implicit) within `timeoutMs`. */
-async function openSocket(
-  host: string,
-  port: number,
-  tls: TlsOptions | undefined,
-  timeoutMs: number,
-): Promise<Socket> {
-  const socket: Socket = tls
-    ? tlsConnect({ host, port, ...tlsConnectOptions(tls) })
-    : netConnect({ host, port });
-  const ready = tls ? "secureConnect" : "connect";
-  return await new Promise<Socket>((resolve, reject) => {
-    const done = (err?: Error) => {
-      clearTimeout(timer);
-      socket.off(ready, onReady);
-      socket.off("error", onError);
-      if (err) {
-        socket.destroy();
-        reject(new SmtpClientError(err.message, "connect"));
-      } else resolve(socket);
-    };
-    const onReady = () => done();
-    const onError = (err: Error) => done(err);
-    const timer = setTimeout(
-      () => done(new Error(`connect timed out after ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    socket.once(ready, onReady);
-    socket.once("error", onError);
-  });
-}
-
-function tlsConnectOptions(opts: TlsOptions) {
-  const name = opts.servername;
-  return {
-    // RFC 6066 §3: SNI carries host names only, never address literals.
-    servername: name && !isIP(name) ? name : undefined,
-    rejectUnauthorized: opts.rejectUnauthorized ?? true,
-    ca: opts.ca,
-    // RFC 8996: nothing older than TLS 1.2.
-    minVersion: "TLSv1.2" as const,
-  };
 }
 
 function replyError(step: string, reply: SmtpReply): SmtpClientError {

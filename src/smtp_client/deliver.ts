@@ -216,7 +216,8 @@ class DomainDelivery {
           await conn.starttls(tls);
         } catch (err) {
           // RFC 3207 §4: a refused STARTTLS leaves the plain session usable.
-          const refused = err instanceof SmtpClientError && err.kind === "reply" && conn.isOpen;
+          const refused = err instanceof SmtpClientError && err.kind === "reply" && conn.isOpen &&
+            !conn.tls;
           if (!refused || tlsRequired) {
             this.#hostFailed(host, where, err, "4.7.5");
             conn.close();
@@ -249,7 +250,7 @@ class DomainDelivery {
           throw err;
         }
       }
-      await this.#sendAll(conn, host);
+      await this.#sendAll(conn, host, where);
     } catch (err) {
       this.#hostFailed(host, where, err, "4.4.2");
       conn.close();
@@ -258,7 +259,8 @@ class DomainDelivery {
   }
 
   /** Sends the pending messages over `conn` while it stays open, then says QUIT. */
-  async #sendAll(conn: SmtpClientConnection, host: string): Promise<void> {
+  async #sendAll(conn: SmtpClientConnection, host: string, where: string): Promise<void> {
+    let sent = 0;
     while (this.#pending.length > 0 && conn.isOpen) {
       const m = this.#pending.shift()!;
       const result = await conn.send(
@@ -278,9 +280,16 @@ class DomainDelivery {
       };
       if (conn.tls) outcome.tls = { protocol: conn.tls.protocol, cipher: conn.tls.cipher };
       this.outcomes.set(m.id, outcome);
+      sent++;
       for (const r of outcome.recipients) {
         this.#log("sent", { id: m.id, rcpt: r.address, status: r.status, reply: r.reply, host });
       }
+    }
+    if (this.#pending.length > 0) {
+      this.#verdict = {
+        status: "deferred",
+        reply: `4.4.2 ${where}: the session ended after ${sent} message(s) of the batch`,
+      };
     }
     await conn.quit();
   }

@@ -4,8 +4,8 @@
  * 5xx failed (§4.2.1); a lost connection or a timeout defers whatever was not yet answered.
  */
 import { dotEncode } from "../net/dot_encoder.ts";
-import type { ClientTimeouts, SmtpClientConnection } from "./client.ts";
-import { SmtpClientError } from "./client.ts";
+import type { SmtpClientConnection } from "./client.ts";
+import { type ClientTimeouts, SmtpClientError } from "./options.ts";
 import { type Envelope, mailCommand, rcptCommand } from "./envelope.ts";
 import { replyClass, replyText, type SmtpReply } from "./reply_reader.ts";
 
@@ -26,7 +26,7 @@ export interface SendResult {
   recipients: RecipientResult[];
   /**
    * The DSN parameters were passed on (the peer offers DSN, RFC 3461 §5.2). When false, a
-   * NOTIFY=SUCCESS recipient is owed a "relayed" DSN by us (§6.2.1).
+   * NOTIFY=SUCCESS recipient is owed a "relayed" DSN by us (RFC 3461 §5.2.2).
    */
   dsn: boolean;
 }

@@ -36,7 +36,10 @@ Deno.test("cli: help, unknown flags, and commands that come later", async () => 
   assert.equal(unknown.code, 2);
   assert.match(unknown.out, /frobnicate/);
   assert.match(unknown.out, /Usage: fsmtp/);
-  for (const later of [["--mailtest"], ["-m"], ["--sync"], ["-s"]]) {
+  const mailtest = await runCli(["--mailtest"]);
+  assert.equal(mailtest.code, 2);
+  assert.match(mailtest.out, /needs --from ADDRESS and at least one --to ADDRESS/);
+  for (const later of [["--sync"], ["-s"]]) {
     const r = await runCli(later);
     assert.equal(r.code, 1, later.join(" "));
     assert.match(r.out, /not built yet/);
