@@ -99,6 +99,9 @@ export async function runServers(target: string, configPath: string | undefined)
       runtime.update(next, tls);
       gate.limits = runtime.gateLimits();
       log.info("config.reloaded", { config: path ?? "embedded defaults" });
+      // A reload also makes the queue look again: `--queue retry` from another process is
+      // then acted on at once (`fsmtp --queue retry all && systemctl reload fsmtp`).
+      runtime.kickQueue();
     } catch (err) {
       log.error("config.reload.failed", { error: (err as Error).message, kept: "old config" });
     }

@@ -71,6 +71,11 @@ export class Runtime {
     this.outbound.running = true;
   }
 
+  /** Makes the runner look at the queue now. */
+  kickQueue(): void {
+    this.#runner?.kick();
+  }
+
   /** Lets deliveries in flight finish; the queue keeps the rest for the next start. */
   async stopQueue(): Promise<void> {
     this.outbound.running = false;
