@@ -5,25 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { runProgram, TestServer } from "../helpers/test_server.ts";
-import { SqliteMailStore } from "../../src/store/sqlite/sqlite_store.ts";
-import { MailboxReader } from "../../src/mail/mailbox_reader.ts";
+import { readMailboxText } from "../helpers/read_mail.ts";
 
 const USER = "kim@test.example";
 const PW = "inbound checks pw";
-
-async function box(dbPath: string, name: string): Promise<string[]> {
-  const store = SqliteMailStore.open(dbPath);
-  try {
-    const reader = (await MailboxReader.open(store, USER, PW))!;
-    const out = [];
-    for (const m of await reader.list(name)) {
-      out.push(new TextDecoder().decode(await reader.read(m.id)));
-    }
-    return out;
-  } finally {
-    await store.close();
-  }
-}
 
 Deno.test("inbound SPF/DKIM/DMARC checks", async (t) => {
   const server = await TestServer.start({
@@ -58,7 +43,7 @@ Deno.test("inbound SPF/DKIM/DMARC checks", async (t) => {
     await t.step("SPF pass and DMARC pass: delivered with the results recorded", async () => {
       const r = await swaks("alice@good.example", "--header", "Subject: good");
       assert.equal(r.code, 0, r.stdout);
-      const [mail] = await box(server.dbPath, "INBOX");
+      const [mail] = await readMailboxText(server.dbPath, USER, PW, "INBOX");
       assert.match(
         mail,
         /^Return-Path: <alice@good\.example>\r\nReceived-SPF: pass [^]*\r\nAuthentication-Results: mx\.test\.example;\r\n/,
@@ -71,13 +56,13 @@ Deno.test("inbound SPF/DKIM/DMARC checks", async (t) => {
       const r = await swaks("mallory@strict.example", "--header", "Subject: spoofed");
       assert.notEqual(r.code, 0);
       assert.match(r.stdout, /550 5\.7\.1 Rejected: DMARC policy of strict\.example is reject/);
-      assert.equal((await box(server.dbPath, "INBOX")).length, 1);
+      assert.equal((await readMailboxText(server.dbPath, USER, PW, "INBOX")).length, 1);
     });
 
     await t.step("DMARC p=quarantine: filed in Junk", async () => {
       const r = await swaks("eve@soft.example", "--header", "Subject: doubtful");
       assert.equal(r.code, 0, r.stdout);
-      const junk = await box(server.dbPath, "Junk");
+      const junk = await readMailboxText(server.dbPath, USER, PW, "Junk");
       assert.equal(junk.length, 1);
       assert.match(junk[0], /dmarc=fail/);
     });
@@ -91,7 +76,7 @@ Deno.test("inbound SPF/DKIM/DMARC checks", async (t) => {
         "Subject: forged",
       );
       assert.equal(r.code, 0, r.stdout);
-      const inbox = await box(server.dbPath, "INBOX");
+      const inbox = await readMailboxText(server.dbPath, USER, PW, "INBOX");
       const forged = inbox.at(-1)!;
       assert.match(forged, /Subject: forged/);
       assert.doesNotMatch(forged, /bank\.example/);

@@ -5,29 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { runProgram, TestServer } from "../helpers/test_server.ts";
-import { SqliteMailStore } from "../../src/store/sqlite/sqlite_store.ts";
-import { MailboxReader } from "../../src/mail/mailbox_reader.ts";
+import { readMailboxText } from "../helpers/read_mail.ts";
 import { RawClient } from "../helpers/raw_client.ts";
 
 const SCRIPT = new URL("./submission_send.py", import.meta.url).pathname;
 const IVY = "ivy@test.example";
 const JON = "jon@test.example";
 const PW = "ivy's submission password";
-
-async function mailbox(dbPath: string, user: string, password: string, name: string) {
-  const store = SqliteMailStore.open(dbPath);
-  try {
-    const reader = await MailboxReader.open(store, user, password);
-    assert.ok(reader, `cannot unlock ${user}`);
-    const out = [];
-    for (const m of await reader.list(name)) {
-      out.push(new TextDecoder().decode(await reader.read(m.id)));
-    }
-    return out;
-  } finally {
-    await store.close();
-  }
-}
 
 Deno.test("submission end to end", async (t) => {
   const server = await TestServer.start();
@@ -115,11 +99,11 @@ Deno.test("submission end to end", async (t) => {
     });
 
     await t.step("the recipient got 4 messages, the sender's Sent holds 4 copies", async () => {
-      const inbox = await mailbox(server.dbPath, JON, "jon's password", "INBOX");
+      const inbox = await readMailboxText(server.dbPath, JON, "jon's password", "INBOX");
       assert.equal(inbox.length, 4);
       assert.match(inbox[0], /with ESMTPSA \(TLSv1\.3/);
       assert.match(inbox[2], /Subject: submitted via ssl PLAIN/);
-      const sent = await mailbox(server.dbPath, IVY, PW, "Sent");
+      const sent = await readMailboxText(server.dbPath, IVY, PW, "Sent");
       assert.equal(sent.length, 4);
       assert.match(sent[0], /Subject: submitted via starttls PLAIN/);
     });

@@ -17,22 +17,40 @@ export async function countMessages(dbPath: string, address: string): Promise<nu
   }
 }
 
-/** Every message in a user's INBOX, decrypted with `password`, in UID order. */
-export async function readInbox(
+/** Every message in a user's mailbox, decrypted with `password`, in UID order. */
+export async function readMailbox(
   dbPath: string,
   address: string,
   password: string,
+  mailbox = "INBOX",
 ): Promise<Uint8Array[]> {
   const store = SqliteMailStore.open(dbPath);
   try {
     const reader = await MailboxReader.open(store, address, password);
     if (!reader) throw new Error(`cannot unlock ${address}`);
     const out: Uint8Array[] = [];
-    for (const m of await reader.list()) out.push(await reader.read(m.id));
+    for (const m of await reader.list(mailbox)) out.push(await reader.read(m.id));
     return out;
   } finally {
     await store.close();
   }
+}
+
+/** Every message in a user's INBOX, decrypted with `password`, in UID order. */
+export function readInbox(dbPath: string, address: string, password: string) {
+  return readMailbox(dbPath, address, password);
+}
+
+/** Like `readMailbox`, as text. */
+export async function readMailboxText(
+  dbPath: string,
+  address: string,
+  password: string,
+  mailbox = "INBOX",
+): Promise<string[]> {
+  return (await readMailbox(dbPath, address, password, mailbox)).map((m) =>
+    new TextDecoder().decode(m)
+  );
 }
 
 /**
