@@ -112,3 +112,37 @@ Deno.test("submission end to end", async (t) => {
     await server.cleanup();
   }
 });
+
+Deno.test("submission with allow_plaintext = never: AUTH only after STARTTLS", async () => {
+  const server = await TestServer.start({ auth: { allow_plaintext: "never" } });
+  try {
+    await server.addUser(IVY, PW);
+    const c = await RawClient.connect(server.submissionPort);
+    try {
+      await c.reply();
+      const ehlo = await c.command("EHLO raw.test");
+      assert.doesNotMatch(ehlo.text, /AUTH/);
+      assert.match(ehlo.text, /STARTTLS/);
+      const refused = await c.command("AUTH PLAIN AGl2eUB0ZXN0LmV4YW1wbGUAeA==");
+      assert.equal(refused.code, 538);
+      assert.match(refused.text, /5\.7\.11/);
+      assert.equal((await c.command("MAIL FROM:<ivy@test.example>")).code, 530);
+    } finally {
+      c.close();
+    }
+    const r = await runProgram("python3", [
+      SCRIPT,
+      String(server.submissionPort),
+      "starttls",
+      "LOGIN",
+      IVY,
+      PW,
+      IVY,
+      IVY,
+    ]);
+    assert.equal(r.stdout.trim(), "OK", r.stdout + r.stderr);
+  } finally {
+    await server.stop();
+    await server.cleanup();
+  }
+});
