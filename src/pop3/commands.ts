@@ -243,7 +243,9 @@ export const POP3_COMMANDS: Table = {
     outOfState: NEED_LOGIN,
     async handle(s, cmd) {
       const meta = message(s, cmd.msg);
-      if (meta) await sendContent(s, meta, `${meta.size} octets`, (m) => m);
+      if (!meta) return;
+      s.drop!.readAhead(meta, (m) => s.deleted.has(s.drop!.messages.indexOf(m) + 1));
+      await sendContent(s, meta, `${meta.size} octets`, (m) => m);
     },
   },
   /** RFC 1939 §7 TOP. */

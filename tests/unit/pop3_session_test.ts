@@ -84,6 +84,7 @@ function fakeDrop(contents: string[] = MESSAGES): FakeDrop {
       state.expunged.push(ids);
       return Promise.resolve();
     },
+    readAhead: () => {},
     release: () => {
       state.released++;
     },
