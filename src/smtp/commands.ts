@@ -245,7 +245,7 @@ const vrfy: CommandSpec<"VRFY"> = {
     ),
 };
 
-/** RFC 5321 §3.5.2: EXPN would disclose lists; not implemented (502). */
+/** RFC 5321 §3.5.2: EXPN would disclose mailing lists, so it is refused with 502. */
 const expn: CommandSpec<"EXPN"> = {
   states: "any",
   outOfState: Replies.ok,
