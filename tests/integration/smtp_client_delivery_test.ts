@@ -11,12 +11,7 @@ import {
   type DeliveryOptions,
   type OutboundMessage,
 } from "../../src/smtp_client/deliver.ts";
-import {
-  FakePeer,
-  peerCertificate,
-  type PeerScript,
-  stubResolver,
-} from "./smtp_client_peer_test.ts";
+import { FakePeer, peerCertificate, type PeerScript, stubResolver } from "../helpers/smtp_peer.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const FAST = {

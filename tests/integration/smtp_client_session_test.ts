@@ -9,7 +9,7 @@ import {
   SmtpClientError,
   type TranscriptDirection,
 } from "../../src/smtp_client/client.ts";
-import { FakePeer, peerCertificate, type PeerScript } from "./smtp_client_peer_test.ts";
+import { FakePeer, peerCertificate, type PeerScript } from "../helpers/smtp_peer.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined) => new TextDecoder().decode(b);
