@@ -23,6 +23,8 @@ export interface PostfixPeerOptions {
   domain: string;
   /** Local parts of the mailboxes (each gets `<dir>/mail/<domain>/<local>/`, a Maildir). */
   users: string[];
+  /** Domains Postfix relays to a fixed next hop, `domain → "127.0.0.1:port"` (transport_maps). */
+  relayTo?: Record<string, string>;
 }
 
 /** Installs postfix non-interactively when it is missing and we are root; throws otherwise. */
@@ -116,6 +118,15 @@ export class PostfixPeer {
       vmailbox,
       opts.users.map((u) => `${u}@${opts.domain} ${opts.domain}/${u}/\n`).join(""),
     );
+    const transport = join(this.configDir, "transport");
+    const relayTo = Object.entries(opts.relayTo ?? {});
+    await Deno.writeTextFile(
+      transport,
+      relayTo.map(([domain, hop]) => {
+        const [host, port] = hop.split(":");
+        return `${domain} smtp:[${host}]:${port}\n`;
+      }).join(""),
+    );
     const main: Record<string, string> = {
       compatibility_level: "3.6",
       queue_directory: join(dir, "queue"),
@@ -126,7 +137,9 @@ export class PostfixPeer {
       mydomain: "bench.invalid",
       myorigin: "$myhostname",
       mydestination: "",
-      relay_domains: "",
+      relay_domains: relayTo.map(([domain]) => domain).join(" "),
+      transport_maps: `texthash:${transport}`,
+      smtp_tls_security_level: "may",
       inet_interfaces: "loopback-only",
       inet_protocols: "ipv4",
       mynetworks: "127.0.0.0/8",

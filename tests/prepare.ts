@@ -16,6 +16,7 @@ const NEEDED: Record<string, string> = {
   dkimverify: "python3-dkim", // dkimpy (+ dnspython, PyNaCl) for /usr/bin/python3: DKIM e2e
   "opendkim-testmsg": "opendkim-tools",
   ip: "iproute2", // loopback in the namespace tests/e2e/dkim_opendkim.py runs in
+  postfix: "postfix", // a real MTA for the outbound tests (installed unconfigured)
 };
 
 function has(command: string): boolean {
@@ -43,6 +44,13 @@ if (missing.length > 0) {
   const packages = [...new Set(missing.map(([, pkg]) => pkg))];
   const isRoot = Deno.uid?.() === 0;
   if (isRoot && has("apt-get")) {
+    // Postfix asks how to configure itself; the tests write their own config.
+    new Deno.Command("sh", {
+      args: [
+        "-c",
+        'echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections',
+      ],
+    }).outputSync();
     if (
       !run(["apt-get", "update", "-q"]) || !run(["apt-get", "install", "-y", "-q", ...packages])
     ) {

@@ -24,6 +24,10 @@ export interface TestServerOptions {
   domains?: string[];
   /** Reuse a folder (restart after a crash); a fresh temp folder otherwise. */
   dir?: string;
+  /** `hostname`; "mx.test.example" by default. */
+  hostname?: string;
+  /** The SMTP (MX) port to use, chosen beforehand so a peer can be pointed at it. */
+  smtpPort?: number;
   /** Records the server's DNS (a dnsmasq the test server starts) answers; none by default. */
   dns?: DnsRecords;
   /** Extra top-level TOML tables, e.g. `{ inbound: { dmarc_policy: "record" } }`. */
@@ -70,7 +74,7 @@ export class TestServer {
   static async #startOnce(opts: TestServerOptions): Promise<TestServer> {
     const dir = opts.dir ?? await Deno.makeTempDir({ prefix: "fsmtp-test-" });
     const [smtpPort, pop3Port, pop3sPort, submissionPort, submissionsPort] = [
-      freePort(),
+      opts.smtpPort ?? freePort(),
       freePort(),
       freePort(),
       freePort(),
@@ -84,7 +88,7 @@ export class TestServer {
     await Deno.writeTextFile(
       configPath,
       [
-        `hostname = "mx.test.example"`,
+        `hostname = "${opts.hostname ?? "mx.test.example"}"`,
         `domains = ${JSON.stringify(opts.domains ?? ["test.example"])}`,
         `data_dir = "${join(dir, "data")}"`,
         `keys_dir = "${join(dir, "keys")}"`,
