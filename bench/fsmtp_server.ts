@@ -27,6 +27,10 @@ export interface FsmtpServerOptions {
    * DNS, which a benchmark must not send beyond this machine, and the Postfix peer runs none.
    */
   inboundChecks?: boolean;
+  /** Also listen for submission (AUTH) on a free port. */
+  submission?: boolean;
+  /** `[outbound]`: the remote port and the DNS server (`host:port`) to deliver with. */
+  outbound?: { port: number; resolver: string };
 }
 
 /** A running fsmtp server. */
@@ -44,6 +48,8 @@ export class FsmtpServer {
     readonly port: number,
     /** The POP3 port on 127.0.0.1 (undefined unless started with `pop3`). */
     readonly pop3Port: number | undefined,
+    /** The submission port on 127.0.0.1 (undefined unless started with `submission`). */
+    readonly submissionPort: number | undefined,
   ) {}
 
   /** The server's process (`deno run`, the process that runs main.ts). */
@@ -69,13 +75,20 @@ export class FsmtpServer {
   ): Promise<FsmtpServer> {
     const dir = await Deno.makeTempDir({ prefix: "fsmtp-bench-" });
     const pop3Port = opts.pop3 ? freePort() : undefined;
-    const server = new FsmtpServer(dir, join(dir, "fsmtp.toml"), freePort(), pop3Port);
+    const submissionPort = opts.submission ? freePort() : undefined;
+    const server = new FsmtpServer(
+      dir,
+      join(dir, "fsmtp.toml"),
+      freePort(),
+      pop3Port,
+      submissionPort,
+    );
     server.unregister = registerCleanup(async () => {
       await server.stop();
       await server.cleanup();
     });
     try {
-      await server.configure(domain, users, opts.inboundChecks ?? false);
+      await server.configure(domain, users, opts);
       await server.spawn();
       return server;
     } catch (e) {
@@ -85,8 +98,15 @@ export class FsmtpServer {
     }
   }
 
-  private async configure(domain: string, users: string[], checks: boolean): Promise<void> {
-    const { dir, configPath, port, pop3Port } = this;
+  private async configure(
+    domain: string,
+    users: string[],
+    opts: FsmtpServerOptions,
+  ): Promise<void> {
+    const { dir, configPath, port, pop3Port, submissionPort } = this;
+    const outbound = opts.outbound
+      ? [`[outbound]`, `port = ${opts.outbound.port}`, `resolver = "${opts.outbound.resolver}"`]
+      : [];
     await Deno.writeTextFile(
       configPath,
       [
@@ -97,7 +117,7 @@ export class FsmtpServer {
         `log_level = "warn"`,
         `[listen]`,
         `smtp = "127.0.0.1:${port}"`,
-        `submission = ""`,
+        `submission = "${submissionPort === undefined ? "" : `127.0.0.1:${submissionPort}`}"`,
         `submissions = ""`,
         `pop3 = "${pop3Port === undefined ? "" : `127.0.0.1:${pop3Port}`}"`,
         `pop3s = ""`,
@@ -110,7 +130,8 @@ export class FsmtpServer {
         `max_connections = 2000`,
         `max_connections_per_ip = 2000`,
         `[inbound]`,
-        `checks = ${checks}`,
+        `checks = ${opts.inboundChecks ?? false}`,
+        ...outbound,
       ].join("\n") + "\n",
     );
     for (const user of users) {

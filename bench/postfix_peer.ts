@@ -25,6 +25,8 @@ export interface PostfixPeerOptions {
   users: string[];
   /** Domains Postfix relays to a fixed next hop, `domain → "127.0.0.1:port"` (transport_maps). */
   relayTo?: Record<string, string>;
+  /** Send all other mail to this `host:port` (relayhost), 20 connections at once. */
+  relayHost?: string;
 }
 
 /** Installs postfix non-interactively when it is missing and we are root; throws otherwise. */
@@ -139,7 +141,13 @@ export class PostfixPeer {
       mydestination: "",
       relay_domains: relayTo.map(([domain]) => domain).join(" "),
       transport_maps: `texthash:${transport}`,
-      smtp_tls_security_level: "may",
+      smtp_tls_security_level: opts.relayHost ? "none" : "may",
+      ...(opts.relayHost
+        ? {
+          relayhost: `[${opts.relayHost.split(":")[0]}]:${opts.relayHost.split(":")[1]}`,
+          default_destination_concurrency_limit: "20",
+        }
+        : {}),
       inet_interfaces: "loopback-only",
       inet_protocols: "ipv4",
       mynetworks: "127.0.0.0/8",

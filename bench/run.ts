@@ -11,6 +11,7 @@
  *   deno task bench --pop3-messages=N
  *   deno task bench --only=smtp      SMTP throughput and idle memory only
  *   deno task bench --only=pop3      POP3 download only
+ *   deno task bench --only=outbound  relaying 2,000 messages to smtp-sink, fsmtp beside Postfix
  */
 import { parseArgs } from "node:util";
 import { idleConnections, type IdleMemory } from "./idle_connections.ts";
@@ -18,6 +19,7 @@ import { type Pop3Comparison, pop3Download, type Pop3Side } from "./pop3_downloa
 import { ensurePostfix } from "./postfix_peer.ts";
 import { fsmtpInbound, inboundLoad, postfixInbound, type Throughput } from "./smtp_inbound.ts";
 import { checkInterrupted, interruptAndCleanUp } from "./util.ts";
+import { outboundComparison } from "./smtp_outbound.ts";
 
 const FULL_MESSAGES = 5000;
 const QUICK_MESSAGES = 500;
@@ -26,7 +28,9 @@ const FULL_POP3_MESSAGES = 1000;
 const QUICK_POP3_MESSAGES = 200;
 const POP3_MESSAGE_SIZE = 4096;
 const POP3_ROUNDS = 5;
-const PARTS = ["smtp", "pop3"] as const;
+const PARTS = ["smtp", "pop3", "outbound"] as const;
+const OUTBOUND_MESSAGES = 2000;
+const QUICK_OUTBOUND_MESSAGES = 300;
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -66,6 +70,7 @@ if (values.only !== undefined && !(PARTS as readonly string[]).includes(values.o
 }
 const runSmtp = values.only === undefined || values.only === "smtp";
 const runPop3 = values.only === undefined || values.only === "pop3";
+const runOutbound = values.only === undefined || values.only === "outbound";
 
 /** Set on SIGINT/SIGTERM: stops the servers, removes the temp folders, then exits 130. */
 let interruption: Promise<never> | undefined;
@@ -137,6 +142,28 @@ if (runPop3) {
   for (const e of pop3?.errors ?? []) errors.push(`POP3 download, ${e}`);
 }
 
+let outbound: Awaited<ReturnType<typeof outboundComparison>> | undefined;
+const outboundMessages = values.quick ? QUICK_OUTBOUND_MESSAGES : OUTBOUND_MESSAGES;
+if (runOutbound) {
+  outbound = await part(
+    `outbound: ${outboundMessages} messages of 4 KiB relayed to one smtp-sink, 20 client ` +
+      `sessions (Postfix: smtp-source → relayhost; fsmtp: submission with AUTH → DKIM-signed → ` +
+      `queue → MX; its runner delivers up to 4 domains at once, one connection per domain)`,
+    async () => {
+      await ensurePostfix();
+      return await outboundComparison(outboundMessages);
+    },
+  );
+  if (outbound) {
+    for (const [name, side] of Object.entries(outbound)) {
+      console.log(
+        `  ${name}: ${side.messages} messages in ${side.seconds.toFixed(2)} s = ` +
+          `${side.perSecond.toFixed(1)} msg/s`,
+      );
+    }
+  }
+}
+
 if (interruption) await interruption; // no table for an interrupted run
 
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
@@ -177,6 +204,19 @@ if (runPop3) {
     [`POP3 msg/s, repeat (${rounds}), Dovecot`, repeat(dc)],
     [`POP3 msg/s, repeat (${rounds}), fsmtp`, repeat(fs)],
     ["ratio fsmtp / Dovecot, repeat", fs && dc ? ratio(fs.median, dc.median) : "-"],
+  );
+}
+if (runOutbound) {
+  rows.push(
+    ["outbound msg/s, Postfix", outbound ? outbound.postfix.perSecond.toFixed(1) : "failed"],
+    [
+      "outbound msg/s, fsmtp (DKIM-signed)",
+      outbound ? outbound.fsmtp.perSecond.toFixed(1) : "failed",
+    ],
+    [
+      "ratio fsmtp / Postfix, outbound",
+      outbound ? ratio(outbound.fsmtp.perSecond, outbound.postfix.perSecond) : "-",
+    ],
   );
 }
 const width = Math.max(...rows.map(([k]) => k.length));

@@ -38,6 +38,7 @@ export async function sendMessages(
   envelope: Envelope,
   messages: string[],
   sessions = 4,
+  auth?: { user: string; password: string },
 ): Promise<void> {
   let next = 0;
   const session = async () => {
@@ -48,6 +49,11 @@ export async function sendMessages(
       await expectReply(reader, 220, "greeting");
       await writeAll(conn, "EHLO client.remote.example\r\n");
       await expectReply(reader, 250, "EHLO");
+      if (auth) {
+        // RFC 4616 PLAIN; fsmtp allows it without TLS from loopback by default.
+        await writeAll(conn, `AUTH PLAIN ${btoa(`\0${auth.user}\0${auth.password}`)}\r\n`);
+        await expectReply(reader, 235, "AUTH");
+      }
       while (next < messages.length) {
         checkInterrupted();
         const n = next++;
