@@ -8,7 +8,7 @@
  * Queued content is kept in clear, as in every MTA: it leaves as it came (already DKIM-signed),
  * and is deleted with the message once no recipient is pending and no report is owed.
  */
-import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import { randomBytes } from "../../crypto/bytes.ts";
 import type { QueueStore } from "../../queue/queue_store.ts";
 import type {
@@ -23,6 +23,7 @@ import type {
 } from "../../queue/types.ts";
 import { StoreError } from "../mail_store.ts";
 import { GroupCommit, type Outcome } from "./group_commit.ts";
+import { Statements } from "./statements.ts";
 import { blob, int, type Row, text } from "./rows.ts";
 
 /** One write, run inside the batch's transaction. */
@@ -37,7 +38,7 @@ const CONDITIONS: readonly NotifyCondition[] = ["SUCCESS", "FAILURE", "DELAY"];
 export class SqliteQueueStore implements QueueStore {
   #db: DatabaseSync;
   #isOpen: () => boolean;
-  #statements = new Map<string, StatementSync>();
+  #sql: Statements;
   #writes: GroupCommit<Write, unknown>;
 
   /**
@@ -47,6 +48,7 @@ export class SqliteQueueStore implements QueueStore {
    */
   constructor(db: DatabaseSync, readonly path: string, isOpen: () => boolean = () => true) {
     this.#db = db;
+    this.#sql = new Statements(db);
     this.#isOpen = isOpen;
     this.#writes = new GroupCommit((batch) => this.#runBatch(batch));
   }
@@ -66,14 +68,14 @@ export class SqliteQueueStore implements QueueStore {
   /** Due messages, earliest first, with recipients pending or owed a report. */
   due(now: number, limit: number): Promise<QueuedMessage[]> {
     return this.#read(() => {
-      const rows = this.#all(
+      const rows = this.#sql.all(
         `SELECT ${MESSAGE_COLUMNS} FROM queue_messages WHERE next_attempt_at <= ?
          ORDER BY next_attempt_at, arrived_at, rowid LIMIT ?`,
         now,
         Math.max(0, Math.floor(limit)),
       );
       return rows.map((row) => {
-        const recipients = this.#all(
+        const recipients = this.#sql.all(
           `SELECT * FROM queue_recipients WHERE message_id = ?
              AND (status = 'pending' OR report_owed = 1) ORDER BY domain, address`,
           text(row, "id"),
@@ -86,7 +88,7 @@ export class SqliteQueueStore implements QueueStore {
   /** The earliest next attempt, or undefined when the queue is empty. */
   nextDue(): Promise<number | undefined> {
     return this.#read(() => {
-      const row = this.#get("SELECT min(next_attempt_at) AS next FROM queue_messages");
+      const row = this.#sql.get("SELECT min(next_attempt_at) AS next FROM queue_messages");
       return row?.next === null || row?.next === undefined ? undefined : int(row, "next");
     });
   }
@@ -94,7 +96,7 @@ export class SqliteQueueStore implements QueueStore {
   /** The content as enqueued, or undefined. */
   content(id: string): Promise<Uint8Array | undefined> {
     return this.#read(() => {
-      const row = this.#get("SELECT content FROM queue_messages WHERE id = ?", id);
+      const row = this.#sql.get("SELECT content FROM queue_messages WHERE id = ?", id);
       return row && blob(row, "content");
     });
   }
@@ -109,7 +111,7 @@ export class SqliteQueueStore implements QueueStore {
     return this.#batched(() => {
       for (const r of results) {
         const final = r.status !== "deferred";
-        this.#run(
+        this.#sql.run(
           `UPDATE queue_recipients SET status = ?, attempts = attempts + 1, last_attempt_at = ?,
              last_reply = ?, remote_host = ?, report_owed = ?
            WHERE message_id = ? AND address = ? AND status = 'pending'`,
@@ -123,7 +125,7 @@ export class SqliteQueueStore implements QueueStore {
         );
       }
       if (next !== undefined) {
-        this.#run("UPDATE queue_messages SET next_attempt_at = ? WHERE id = ?", next, id);
+        this.#sql.run("UPDATE queue_messages SET next_attempt_at = ? WHERE id = ?", next, id);
       }
       this.#removeIfDone(id);
     });
@@ -133,7 +135,7 @@ export class SqliteQueueStore implements QueueStore {
   markReported(id: string, addresses: string[]): Promise<void> {
     return this.#write(() => {
       for (const address of addresses) {
-        this.#run(
+        this.#sql.run(
           "UPDATE queue_recipients SET report_owed = 0 WHERE message_id = ? AND address = ?",
           id,
           address,
@@ -146,7 +148,7 @@ export class SqliteQueueStore implements QueueStore {
   /** Notes that the delay warning went out. */
   markWarned(id: string): Promise<void> {
     return this.#write(() => {
-      this.#run("UPDATE queue_messages SET warned = 1 WHERE id = ?", id);
+      this.#sql.run("UPDATE queue_messages SET warned = 1 WHERE id = ?", id);
     });
   }
 
@@ -154,13 +156,15 @@ export class SqliteQueueStore implements QueueStore {
   list(): Promise<QueuedMessage[]> {
     return this.#read(() => {
       const byMessage = new Map<string, QueuedRecipient[]>();
-      for (const row of this.#all("SELECT * FROM queue_recipients ORDER BY domain, address")) {
+      for (const row of this.#sql.all("SELECT * FROM queue_recipients ORDER BY domain, address")) {
         const id = text(row, "message_id");
         const list = byMessage.get(id) ?? [];
         list.push(toRecipient(row));
         byMessage.set(id, list);
       }
-      return this.#all(`SELECT ${MESSAGE_COLUMNS} FROM queue_messages ORDER BY arrived_at, rowid`)
+      return this.#sql.all(
+        `SELECT ${MESSAGE_COLUMNS} FROM queue_messages ORDER BY arrived_at, rowid`,
+      )
         .map((row) => toMessage(row, byMessage.get(text(row, "id")) ?? []));
     });
   }
@@ -169,14 +173,14 @@ export class SqliteQueueStore implements QueueStore {
   retry(id: string | "all"): Promise<number> {
     return this.#write(() =>
       id === "all"
-        ? this.#run("UPDATE queue_messages SET next_attempt_at = 0")
-        : this.#run("UPDATE queue_messages SET next_attempt_at = 0 WHERE id = ?", id)
+        ? this.#sql.run("UPDATE queue_messages SET next_attempt_at = 0")
+        : this.#sql.run("UPDATE queue_messages SET next_attempt_at = 0 WHERE id = ?", id)
     );
   }
 
   /** Deletes the message and its recipients; no DSN. */
   remove(id: string): Promise<boolean> {
-    return this.#write(() => this.#run("DELETE FROM queue_messages WHERE id = ?", id) > 0);
+    return this.#write(() => this.#sql.run("DELETE FROM queue_messages WHERE id = ?", id) > 0);
   }
 
   /** Resolves once every write submitted so far is committed (the owner calls it on close). */
@@ -185,10 +189,10 @@ export class SqliteQueueStore implements QueueStore {
   }
 
   #insert(id: string, item: EnqueueItem): string {
-    if (this.#get("SELECT 1 AS x FROM queue_messages WHERE id = ?", id)) {
+    if (this.#sql.get("SELECT 1 AS x FROM queue_messages WHERE id = ?", id)) {
       throw new StoreError(`queue id ${id} is in use`, "exists");
     }
-    this.#run(
+    this.#sql.run(
       `INSERT INTO queue_messages (id, sender, content, size, needs_8bit, needs_smtputf8, envid,
          ret, arrived_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       id,
@@ -203,7 +207,7 @@ export class SqliteQueueStore implements QueueStore {
       item.arrivedAt,
     );
     for (const r of item.recipients) {
-      this.#run(
+      this.#sql.run(
         `INSERT INTO queue_recipients (message_id, address, domain, status, notify, orcpt)
          VALUES (?, ?, ?, 'pending', ?, ?)`,
         id,
@@ -218,7 +222,7 @@ export class SqliteQueueStore implements QueueStore {
 
   /** Deletes the message when no recipient is pending and none is owed a report. */
   #removeIfDone(id: string): void {
-    this.#run(
+    this.#sql.run(
       `DELETE FROM queue_messages WHERE id = ? AND NOT EXISTS (SELECT 1 FROM queue_recipients
          WHERE message_id = ? AND (status = 'pending' OR report_owed = 1))`,
       id,
@@ -284,27 +288,6 @@ export class SqliteQueueStore implements QueueStore {
 
   #checkOpen(): void {
     if (!this.#isOpen()) throw new Error(`the store ${this.path} is closed`);
-  }
-
-  #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
-  }
-
-  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.#statement(sql).get(...params);
-  }
-
-  #all(sql: string, ...params: SQLInputValue[]): Row[] {
-    return this.#statement(sql).all(...params);
-  }
-
-  #run(sql: string, ...params: SQLInputValue[]): number {
-    return Number(this.#statement(sql).run(...params).changes);
   }
 }
 

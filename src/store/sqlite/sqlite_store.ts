@@ -8,7 +8,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import { DatabaseSync } from "node:sqlite";
 import {
   type Delivery,
   type KeyWrap,
@@ -20,7 +20,8 @@ import {
   type UserRecord,
 } from "../mail_store.ts";
 import { GroupCommit, type Outcome } from "./group_commit.ts";
-import { int, type Row, text, toMailbox, toMessageMeta, toSealedMessage, toUser } from "./rows.ts";
+import { Statements } from "./statements.ts";
+import { int, text, toMailbox, toMessageMeta, toSealedMessage, toUser } from "./rows.ts";
 import { migrate } from "./schema.ts";
 import { SqliteQueueStore } from "./sqlite_queue.ts";
 import { checkDelivery, checkKeyWrap, normaliseFlags } from "./validate.ts";
@@ -44,7 +45,7 @@ interface Rewrap {
 /** A MailStore on one SQLite file. */
 export class SqliteMailStore implements MailStore {
   #db: DatabaseSync;
-  #statements = new Map<string, StatementSync>();
+  #sql: Statements;
   #commits = 0;
   #closed = false;
   #deliveries: GroupCommit<Delivery, number[]>;
@@ -53,6 +54,7 @@ export class SqliteMailStore implements MailStore {
 
   private constructor(db: DatabaseSync, readonly path: string) {
     this.#db = db;
+    this.#sql = new Statements(db);
     this.#deliveries = new GroupCommit((batch) => this.#deliverBatch(batch));
     this.#rewraps = new GroupCommit((batch) => this.#rewrapBatch(batch));
   }
@@ -96,10 +98,10 @@ export class SqliteMailStore implements MailStore {
   createUser(user: UserRecord): Promise<void> {
     return this.#async(() =>
       this.#write(() => {
-        if (this.#get("SELECT 1 AS x FROM users WHERE address = ?", user.address)) {
+        if (this.#sql.get("SELECT 1 AS x FROM users WHERE address = ?", user.address)) {
           throw new StoreError(`user ${user.address} already exists`, "exists");
         }
-        this.#run(
+        this.#sql.run(
           "INSERT INTO users (address, keys, created_at) VALUES (?, ?, ?)",
           user.address,
           user.keys,
@@ -113,7 +115,7 @@ export class SqliteMailStore implements MailStore {
   /** The user at `address`, or undefined. */
   getUser(address: string): Promise<UserRecord | undefined> {
     return this.#async(() => {
-      const row = this.#get(
+      const row = this.#sql.get(
         "SELECT address, keys, created_at FROM users WHERE address = ?",
         address,
       );
@@ -125,7 +127,7 @@ export class SqliteMailStore implements MailStore {
   updateUserKeys(address: string, keys: Uint8Array): Promise<void> {
     return this.#async(() =>
       this.#write(() => {
-        const changed = this.#run("UPDATE users SET keys = ? WHERE address = ?", keys, address);
+        const changed = this.#sql.run("UPDATE users SET keys = ? WHERE address = ?", keys, address);
         if (changed === 0) throw new StoreError(`no user ${address}`, "not-found");
       })
     );
@@ -135,12 +137,12 @@ export class SqliteMailStore implements MailStore {
   deleteUser(address: string): Promise<boolean> {
     return this.#async(() =>
       this.#write(() => {
-        const bodies = this.#all(
+        const bodies = this.#sql.all(
           `SELECT DISTINCT m.body_id FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
            WHERE b.address = ?`,
           address,
         ).map((row) => int(row, "body_id"));
-        if (this.#run("DELETE FROM users WHERE address = ?", address) === 0) return false;
+        if (this.#sql.run("DELETE FROM users WHERE address = ?", address) === 0) return false;
         this.#deleteOrphanBodies(bodies);
         return true;
       })
@@ -150,7 +152,7 @@ export class SqliteMailStore implements MailStore {
   /** Every user's address, sorted. */
   listUsers(): Promise<string[]> {
     return this.#async(() =>
-      this.#all("SELECT address FROM users ORDER BY address").map((row) => text(row, "address"))
+      this.#sql.all("SELECT address FROM users ORDER BY address").map((row) => text(row, "address"))
     );
   }
 
@@ -171,7 +173,9 @@ export class SqliteMailStore implements MailStore {
   /** The user's mailboxes, sorted by name. */
   listMailboxes(address: string): Promise<Mailbox[]> {
     return this.#async(() =>
-      this.#all("SELECT * FROM mailboxes WHERE address = ? ORDER BY name", address).map(toMailbox)
+      this.#sql.all("SELECT * FROM mailboxes WHERE address = ? ORDER BY name", address).map(
+        toMailbox,
+      )
     );
   }
 
@@ -192,7 +196,7 @@ export class SqliteMailStore implements MailStore {
   /** The mailbox's messages in UID order. */
   listMessages(mailboxId: number): Promise<MessageMeta[]> {
     return this.#async(() =>
-      this.#all(
+      this.#sql.all(
         `SELECT ${MESSAGE_META_COLUMNS} FROM messages WHERE mailbox_id = ? ORDER BY uid`,
         mailboxId,
       ).map(toMessageMeta)
@@ -202,7 +206,7 @@ export class SqliteMailStore implements MailStore {
   /** The message with its sealed body and wrapped key, or undefined. */
   getMessage(messageId: number): Promise<SealedMessage | undefined> {
     return this.#async(() => {
-      const row = this.#get(
+      const row = this.#sql.get(
         `SELECT m.*, b.data FROM messages m JOIN bodies b ON b.id = m.body_id WHERE m.id = ?`,
         messageId,
       );
@@ -226,7 +230,7 @@ export class SqliteMailStore implements MailStore {
   #rewrapBatch(batch: Rewrap[]): Outcome<void>[] {
     return this.#write(() =>
       batch.map(({ messageId, wrappedKey, keyWrap }): Outcome<void> => {
-        const changed = this.#run(
+        const changed = this.#sql.run(
           "UPDATE messages SET wrapped_key = ?, key_wrap = ? WHERE id = ?",
           wrappedKey,
           keyWrap,
@@ -244,13 +248,13 @@ export class SqliteMailStore implements MailStore {
     return this.#async(() => {
       const joined = normaliseFlags(flags).join(" ");
       return this.#write(() => {
-        const bumped = this.#get(
+        const bumped = this.#sql.get(
           `UPDATE mailboxes SET highest_modseq = highest_modseq + 1
            WHERE id = (SELECT mailbox_id FROM messages WHERE id = ?) RETURNING highest_modseq`,
           messageId,
         );
         if (!bumped) throw new StoreError(`no message ${messageId}`, "not-found");
-        const row = this.#get(
+        const row = this.#sql.get(
           `UPDATE messages SET flags = ?, modseq = ? WHERE id = ? RETURNING ${MESSAGE_META_COLUMNS}`,
           joined,
           int(bumped, "highest_modseq"),
@@ -273,7 +277,7 @@ export class SqliteMailStore implements MailStore {
         const mailboxes = new Set<number>();
         const bodies = new Set<number>();
         for (const id of new Set(messageIds)) {
-          const row = this.#get(
+          const row = this.#sql.get(
             "DELETE FROM messages WHERE id = ? RETURNING mailbox_id, body_id",
             id,
           );
@@ -283,7 +287,10 @@ export class SqliteMailStore implements MailStore {
         }
         // An expunge is a change of the mailbox too (RFC 7162 §3.2.10, QRESYNC's VANISHED).
         for (const id of mailboxes) {
-          this.#run("UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?", id);
+          this.#sql.run(
+            "UPDATE mailboxes SET highest_modseq = highest_modseq + 1 WHERE id = ?",
+            id,
+          );
         }
         this.#deleteOrphanBodies(bodies);
       });
@@ -295,10 +302,10 @@ export class SqliteMailStore implements MailStore {
     return this.#async(() => {
       const value = crypto.randomUUID();
       const id = this.#write(() =>
-        int(this.#one("INSERT INTO probe (value) VALUES (?) RETURNING id", value), "id")
+        int(this.#sql.one("INSERT INTO probe (value) VALUES (?) RETURNING id", value), "id")
       );
-      const read = this.#get("SELECT value FROM probe WHERE id = ?", id);
-      this.#write(() => this.#run("DELETE FROM probe WHERE id = ?", id));
+      const read = this.#sql.get("SELECT value FROM probe WHERE id = ?", id);
+      this.#write(() => this.#sql.run("DELETE FROM probe WHERE id = ?", id));
       if (!read || text(read, "value") !== value) {
         throw new Error(`self-check of ${this.path}: the probe row did not read back`);
       }
@@ -312,7 +319,7 @@ export class SqliteMailStore implements MailStore {
     await this.#deliveries.drain();
     await this.#rewraps.drain();
     await this.#queue?.drain();
-    this.#statements.clear();
+    this.#sql.clear();
     this.#db.close();
   }
 
@@ -343,20 +350,20 @@ export class SqliteMailStore implements MailStore {
   /** Inserts one delivery inside the open transaction; returns one message id per item. */
   #insertDelivery(delivery: Delivery): number[] {
     const bodyId = int(
-      this.#one("INSERT INTO bodies (data) VALUES (?) RETURNING id", delivery.body),
+      this.#sql.one("INSERT INTO bodies (data) VALUES (?) RETURNING id", delivery.body),
       "id",
     );
     return delivery.items.map((item) => {
       const box = this.#ensureMailbox(item.address, item.mailbox);
       // One statement takes the UID and mod-sequence, so two items for the same mailbox in one
       // delivery (or batch) each get their own.
-      const next = this.#one(
+      const next = this.#sql.one(
         `UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
          WHERE id = ? RETURNING uid_next - 1 AS uid, highest_modseq`,
         box.id,
       );
       return int(
-        this.#one(
+        this.#sql.one(
           `INSERT INTO messages (mailbox_id, uid, body_id, wrapped_key, key_wrap, size,
              internal_date, flags, modseq)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -376,7 +383,11 @@ export class SqliteMailStore implements MailStore {
   }
 
   #findMailbox(address: string, name: string): Mailbox | undefined {
-    const row = this.#get("SELECT * FROM mailboxes WHERE address = ? AND name = ?", address, name);
+    const row = this.#sql.get(
+      "SELECT * FROM mailboxes WHERE address = ? AND name = ?",
+      address,
+      name,
+    );
     return row && toMailbox(row);
   }
 
@@ -385,10 +396,10 @@ export class SqliteMailStore implements MailStore {
     const found = this.#findMailbox(address, name);
     if (found) return found;
     if (name === "") throw new StoreError("a mailbox name must not be empty", "invalid");
-    if (!this.#get("SELECT 1 AS x FROM users WHERE address = ?", address)) {
+    if (!this.#sql.get("SELECT 1 AS x FROM users WHERE address = ?", address)) {
       throw new StoreError(`no user ${address}`, "not-found");
     }
-    return toMailbox(this.#one(
+    return toMailbox(this.#sql.one(
       `INSERT INTO mailboxes (address, name, uid_validity, uid_next, highest_modseq)
        VALUES (?, ?, ?, 1, 1) RETURNING *`,
       address,
@@ -402,9 +413,9 @@ export class SqliteMailStore implements MailStore {
    * mailbox deleted and created again within the same second or after the clock stepped back.
    */
   #nextUidValidity(): number {
-    const last = this.#get("SELECT value FROM counters WHERE name = 'uid_validity'");
+    const last = this.#sql.get("SELECT value FROM counters WHERE name = 'uid_validity'");
     const next = Math.max(Math.floor(Date.now() / 1000), (last ? int(last, "value") : 0) + 1);
-    this.#run(
+    this.#sql.run(
       `INSERT INTO counters (name, value) VALUES ('uid_validity', ?)
        ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
       next,
@@ -415,7 +426,7 @@ export class SqliteMailStore implements MailStore {
   /** Deletes those of `bodyIds` that no message refers to any more. */
   #deleteOrphanBodies(bodyIds: Iterable<number>): void {
     for (const id of bodyIds) {
-      this.#run(
+      this.#sql.run(
         "DELETE FROM bodies WHERE id = ? AND NOT EXISTS (SELECT 1 FROM messages WHERE body_id = ?)",
         id,
         id,
@@ -452,35 +463,5 @@ export class SqliteMailStore implements MailStore {
 
   #checkOpen(): void {
     if (this.#closed) throw new Error(`the store ${this.path} is closed`);
-  }
-
-  /** The prepared statement for `sql`, prepared once per store. */
-  #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
-  }
-
-  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.#statement(sql).get(...params);
-  }
-
-  /** Like `#get` for a statement that always yields a row (INSERT … RETURNING). */
-  #one(sql: string, ...params: SQLInputValue[]): Row {
-    const row = this.#get(sql, ...params);
-    if (!row) throw new Error(`no row from: ${sql}`);
-    return row;
-  }
-
-  #all(sql: string, ...params: SQLInputValue[]): Row[] {
-    return this.#statement(sql).all(...params);
-  }
-
-  /** Runs a statement; returns the number of rows it changed. */
-  #run(sql: string, ...params: SQLInputValue[]): number {
-    return Number(this.#statement(sql).run(...params).changes);
   }
 }
