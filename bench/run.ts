@@ -148,7 +148,7 @@ if (runOutbound) {
   outbound = await part(
     `outbound: ${outboundMessages} messages of 4 KiB relayed to one smtp-sink, 20 client ` +
       `sessions (Postfix: smtp-source → relayhost; fsmtp: submission with AUTH → DKIM-signed → ` +
-      `queue → MX; its runner delivers up to 4 domains at once, one connection per domain)`,
+      `queue → MX; its runner uses up to 4 connections at once, sharing a domain's backlog)`,
     async () => {
       await ensurePostfix();
       return await outboundComparison(outboundMessages);
