@@ -85,3 +85,38 @@ Deno.test("--mailtest --direct --verbose and through the queue", async (t) => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("--mailtest --direct --verbose to a peer with STARTTLS shows the upgrade", async () => {
+  const peer = await TestServer.start({ hostname: "mx.other.example", domains: ["other.example"] });
+  const server = await TestServer.start({
+    dns: {
+      mx: { "other.example": [[10, "mx.other.example"]] },
+      a: { "mx.other.example": "127.0.0.1" },
+    },
+    tables: { outbound: { port: peer.smtpPort } },
+  });
+  try {
+    await peer.addUser("rex@other.example", "rex's password");
+    await server.addUser(IVY, "mailtest password");
+    const r = await server.cli([
+      "--mailtest",
+      "--from",
+      IVY,
+      "--to",
+      "rex@other.example",
+      "--direct",
+      "--verbose",
+    ]);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /^S\s+220 mx\.other\.example ESMTP/m);
+    assert.match(r.out, /^C\s+STARTTLS$/m);
+    assert.match(r.out, /^TLS\s+.*TLSv1\.3/m);
+    assert.match(r.out, /^S\s+250 2\.0\.0 OK queued as/m);
+    assert.match(r.out, /rex@other\.example: delivered/);
+  } finally {
+    await server.stop();
+    await peer.stop();
+    await server.cleanup();
+    await peer.cleanup();
+  }
+});
