@@ -13,6 +13,7 @@ import { Submission } from "../mail/submission.ts";
 import { denoDnsLookup, MessageChecks } from "../inbound/message_checks.ts";
 import { parseListen } from "../config/load_config.ts";
 import type { Connection } from "../net/connection.ts";
+import { OctetBudget } from "../net/octet_budget.ts";
 import type { Pop3Ports } from "../pop3/session.ts";
 import type { SmtpPorts } from "../smtp/session.ts";
 import type { MailStore } from "../store/mail_store.ts";
@@ -28,6 +29,7 @@ export class Runtime {
   readonly delivery: LocalDelivery;
   readonly authenticator: Authenticator;
   readonly locks = new MaildropLocks();
+  readonly memory: OctetBudget;
   readonly submission: Submission;
   #checksCache: MessageChecks | undefined;
   #checksKey = "";
@@ -43,6 +45,7 @@ export class Runtime {
     readonly queue: QueueStore,
   ) {
     this.delivery = new LocalDelivery(store, config.domains);
+    this.memory = new OctetBudget(config.limits.max_inflight_octets);
     this.authenticator = new Authenticator(store);
     this.outbound = new Outbound(queue, this.delivery, {
       keysDir: () => this.config.keys_dir,
@@ -87,6 +90,7 @@ export class Runtime {
     this.config = config;
     this.tls = tls;
     this.delivery.domains = config.domains;
+    this.memory.limit = config.limits.max_inflight_octets;
     this.guard.opts.failureDelayMs = config.auth.failure_delay;
     this.guard.opts.maxFailuresPerIp = config.auth.max_failures_per_ip;
   }
@@ -150,6 +154,7 @@ export class Runtime {
       checkRecipient: (address) => this.delivery.checkRecipient(address),
       deliver: (message) => this.delivery.deliver(message),
       checkMessage: checks && ((input) => checks.check(input)),
+      memory: this.memory,
       now: () => new Date(),
       newId: () => randomBytes(6).toString("hex").toUpperCase(),
     };

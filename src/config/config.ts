@@ -71,6 +71,8 @@ export interface Config {
     max_connections_per_ip: number;
     /** Protocol errors in one session before it is cut (421). */
     max_errors: number;
+    /** Octets of message content all sessions together may hold in memory while receiving. */
+    max_inflight_octets: number;
   };
 }
 
@@ -128,6 +130,7 @@ export function defaultConfig(): Config {
       max_connections: 1000,
       max_connections_per_ip: 20,
       max_errors: 20,
+      max_inflight_octets: 512 * 1024 * 1024,
     },
   };
 }

@@ -67,6 +67,7 @@ const SCHEMA: Record<string, Kind> = {
   "limits.max_connections": "count",
   "limits.max_connections_per_ip": "count",
   "limits.max_errors": "count",
+  "limits.max_inflight_octets": "size",
 };
 
 /** The default config path, relative to the working directory. */
@@ -248,6 +249,12 @@ function checkWhole(config: Config, source: string): void {
     throw new ConfigError(
       `limits.max_line_length in ${source} must be at least 1000: RFC 5321 §4.5.3.1.6 lets ` +
         `clients send lines of 1000 octets`,
+    );
+  }
+  if (config.limits.max_inflight_octets < config.limits.max_message_size) {
+    throw new ConfigError(
+      `limits.max_inflight_octets in ${source} is smaller than limits.max_message_size: no ` +
+        `message of the largest allowed size could ever be received`,
     );
   }
   if (config.limits.max_connections_per_ip > config.limits.max_connections) {

@@ -20,7 +20,7 @@ export type LineResult =
 
 /** DATA content, or why there is none. */
 export type DataResult =
-  | { kind: "data"; content: Uint8Array; problem?: DataProblem }
+  | { kind: "data"; content: Uint8Array; problem?: DataProblem; reserved: number }
   | ReadEnd;
 
 /** Negotiated TLS parameters, for logs and the Received: header. */
@@ -178,16 +178,34 @@ export class Connection {
     }
   }
 
-  /** Reads DATA content up to and including the `CRLF.CRLF` marker. */
-  async readDotData(maxSize: number): Promise<DataResult> {
-    const decoder = new DotDecoder(maxSize, this.limits.maxLineLength);
+  /**
+   * Reads DATA content up to and including the `CRLF.CRLF` marker. `reserve` is asked before
+   * the content buffer grows; what it granted is in the result (or given back here on EOF).
+   */
+  async readDotData(
+    maxSize: number,
+    reserve?: { take(octets: number): boolean; give(octets: number): void },
+  ): Promise<DataResult> {
+    const decoder = new DotDecoder(
+      maxSize,
+      this.limits.maxLineLength,
+      reserve && ((n) => reserve.take(n)),
+    );
     for (;;) {
       this.#start += decoder.feed(this.#buf.subarray(this.#start, this.#end));
       if (decoder.done) {
-        return { kind: "data", content: decoder.content, problem: decoder.problem };
+        return {
+          kind: "data",
+          content: decoder.content,
+          problem: decoder.problem,
+          reserved: decoder.reserved,
+        };
       }
       const end = await this.#more();
-      if (end) return end;
+      if (end) {
+        reserve?.give(decoder.reserved);
+        return end;
+      }
     }
   }
 

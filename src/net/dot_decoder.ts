@@ -22,7 +22,7 @@ const enum State {
 }
 
 /** What was wrong with the content, if anything; the first problem found wins. */
-export type DataProblem = "too-big" | "bare-newline" | "line-too-long";
+export type DataProblem = "too-big" | "bare-newline" | "line-too-long" | "no-memory";
 
 /** Decodes one message's DATA content. */
 export class DotDecoder {
@@ -32,6 +32,7 @@ export class DotDecoder {
   #lineLength = 0;
   #done = false;
   #problem: DataProblem | undefined;
+  #reserved = 0;
 
   /**
    * @param maxSize octets of decoded content allowed; more sets the "too-big" problem and stops
@@ -39,8 +40,24 @@ export class DotDecoder {
    *   servers to read it before replying)
    * @param maxLineLength octets per line, CRLF excluded
    */
-  constructor(readonly maxSize: number, readonly maxLineLength: number) {
-    this.#out = new Uint8Array(Math.min(maxSize + 2, 64 * 1024));
+  constructor(
+    readonly maxSize: number,
+    readonly maxLineLength: number,
+    readonly reserve: (octets: number) => boolean = () => true,
+  ) {
+    const initial = Math.min(maxSize + 2, 64 * 1024);
+    if (this.reserve(initial)) {
+      this.#out = new Uint8Array(initial);
+      this.#reserved = initial;
+    } else {
+      this.#out = new Uint8Array(0);
+      this.#problem = "no-memory";
+    }
+  }
+
+  /** Octets taken through `reserve` for the content buffer; the caller gives them back. */
+  get reserved(): number {
+    return this.#reserved;
   }
 
   /** True once `CRLF.CRLF` was seen. */
@@ -122,12 +139,20 @@ export class DotDecoder {
   }
 
   #emit(b: number): void {
+    if (this.#problem === "no-memory") return;
     if (this.#length >= this.maxSize) {
       this.#flag("too-big");
       return;
     }
     if (this.#length === this.#out.length) {
-      const bigger = new Uint8Array(Math.min(this.#out.length * 2, this.maxSize + 2));
+      const size = Math.min(this.#out.length * 2, this.maxSize + 2);
+      if (!this.reserve(size - this.#out.length)) {
+        // Out of budget: keep scanning for the end marker, store nothing more.
+        this.#problem = "no-memory";
+        return;
+      }
+      this.#reserved += size - this.#out.length;
+      const bigger = new Uint8Array(size);
       bigger.set(this.#out);
       this.#out = bigger;
     }

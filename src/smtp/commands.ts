@@ -90,6 +90,7 @@ const mail: CommandSpec<"MAIL"> = {
       chunkedSize: 0,
       dsn: s.ports.submission ? envelopeDsn(cmd.params) : {},
       recipientDsn: new Map(),
+      reserved: 0,
     };
     s.state = "mail";
     s.log.info("smtp.mail", { from: s.tx.from, size: declaredSize });

@@ -12,10 +12,13 @@ import { removeHeaderFields } from "../mime/header_fields.ts";
 
 const encoder = new TextEncoder();
 
+/** Too many large messages arriving at once (RFC 3463 4.3.1): the client tries later. */
+const systemFull = reply(452, "4.3.1", "Insufficient system storage now; try again later");
+
 /** DATA: 354, read until `CRLF.CRLF`, then deliver or refuse. */
 export async function receiveData(s: SmtpSession): Promise<Reply | undefined> {
   s.send(Replies.startData);
-  const read = await s.conn.readDotData(s.ports.limits.maxMessageSize);
+  const read = await s.conn.readDotData(s.ports.limits.maxMessageSize, s.ports.memory);
   if (read.kind === "eof") {
     // The client hung up mid-DATA: nothing was acknowledged, so nothing is stored.
     s.log.info("smtp.data.aborted", { reason: "eof" });
@@ -26,11 +29,15 @@ export async function receiveData(s: SmtpSession): Promise<Reply | undefined> {
     s.log.info("smtp.data.aborted", { reason: "timeout" });
     throw new SmtpError(Replies.timeout, true);
   }
-  if (read.problem) {
-    s.resetTransaction();
-    return problemReply(s, read.problem);
+  try {
+    if (read.problem) {
+      s.resetTransaction();
+      return problemReply(s, read.problem);
+    }
+    return await deliver(s, read.content);
+  } finally {
+    s.ports.memory?.give(read.reserved);
   }
-  return await deliver(s, read.content);
 }
 
 /** BDAT: read the chunk whatever happens; deliver after LAST. */
@@ -44,6 +51,8 @@ export async function receiveBdat(
   if (!tx || s.state !== "rcpt") refusal = Replies.badSequence("Send MAIL and RCPT first");
   else if (tx.chunkFailure) refusal = tx.chunkFailure;
   else if (tx.chunkedSize + cmd.size > limit) refusal = Replies.tooBig;
+  else if (s.ports.memory && !s.ports.memory.take(cmd.size)) refusal = systemFull;
+  else tx.reserved += cmd.size;
   const chunk = await s.conn.readExact(cmd.size, refusal === undefined);
   if (!(chunk instanceof Uint8Array)) {
     s.log.info("smtp.bdat.aborted", { reason: chunk.kind });
@@ -86,6 +95,8 @@ function problemReply(s: SmtpSession, problem: DataProblem): Reply {
         "5.6.0",
         "Message contains a bare CR or LF; lines must end with CRLF (RFC 5321 section 2.3.8)",
       );
+    case "no-memory":
+      return systemFull;
     case "line-too-long":
       return reply(
         554,

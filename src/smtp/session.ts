@@ -8,6 +8,7 @@ import type { Login, LoginResult } from "../auth/authenticator.ts";
 import type { CheckInput, CheckVerdict } from "../inbound/message_checks.ts";
 import type { EnvelopeDsn, RecipientDsn } from "./dsn_params.ts";
 import type { Connection } from "../net/connection.ts";
+import type { OctetBudget } from "../net/octet_budget.ts";
 import type { Logger } from "../log.ts";
 import { isReply, parseCommand } from "./parse_command.ts";
 import { formatReply, Replies, type Reply, SmtpError } from "./reply.ts";
@@ -76,6 +77,8 @@ export interface SubmissionPorts {
 export interface SmtpPorts {
   /** Present on submission listeners: AUTH, relaying for users, sender checks. */
   submission?: SubmissionPorts;
+  /** Octets of message content all sessions may hold in memory at once. */
+  memory?: OctetBudget;
   hostname: string;
   nodeId: string;
   limits: SessionLimits;
@@ -103,6 +106,8 @@ export interface Transaction {
   chunkedSize: number;
   /** Set when a BDAT chunk was refused: the rest of the chunks are read and dropped. */
   chunkFailure?: Reply;
+  /** Octets of `memory` the BDAT chunks hold; given back when the transaction ends. */
+  reserved: number;
   /** RET and ENVID (submission only, RFC 3461). */
   dsn: EnvelopeDsn;
   /** NOTIFY and ORCPT per recipient (submission only). */
@@ -132,6 +137,15 @@ export class SmtpSession {
 
   /** Serves the connection until QUIT, EOF, timeout, too many errors or shutdown. */
   async run(): Promise<void> {
+    try {
+      await this.#serve();
+    } finally {
+      // Whatever ended the session, memory held by an unfinished BDAT transaction goes back.
+      this.resetTransaction();
+    }
+  }
+
+  async #serve(): Promise<void> {
     this.send({ code: 220, text: `${this.ports.hostname} ESMTP fsmtp ready` });
     for (;;) {
       if (this.#shutdown) return this.#closeWith(Replies.shuttingDown);
@@ -203,8 +217,9 @@ export class SmtpSession {
     this.conn.write(formatReply(reply));
   }
 
-  /** Ends the transaction (RSET, after DATA, after STARTTLS). */
+  /** Ends the transaction (RSET, after DATA, after STARTTLS, at the end of the session). */
   resetTransaction(): void {
+    if (this.tx?.reserved) this.ports.memory?.give(this.tx.reserved);
     this.tx = undefined;
     if (this.state === "mail" || this.state === "rcpt") this.state = "ready";
   }

@@ -4,13 +4,19 @@ import { Connection } from "../../src/net/connection.ts";
 import { createLogger } from "../../src/log.ts";
 import { type InboundMessage, type SmtpPorts, SmtpSession } from "../../src/smtp/session.ts";
 import { MemorySocket } from "../helpers/memory_socket.ts";
+import { OctetBudget } from "../../src/net/octet_budget.ts";
 
 const USERS = new Set(["alice@example.org", "bob@example.org", "postmaster@example.org"]);
 
-function start(overrides: Partial<SmtpPorts["limits"]> = {}, maxLineLength = 1000) {
+function start(
+  overrides: Partial<SmtpPorts["limits"]> = {},
+  maxLineLength = 1000,
+  memory?: OctetBudget,
+) {
   const socket = new MemorySocket();
   const delivered: InboundMessage[] = [];
   const ports: SmtpPorts = {
+    memory,
     hostname: "mx.example.org",
     nodeId: "node-t",
     tls: undefined,
@@ -245,4 +251,30 @@ Deno.test("smtp session: SMTPUTF8 is needed for non-ASCII addresses", async () =
     /^250 2\.1\.0/,
   );
   await finish(s);
+});
+
+Deno.test("smtp session: messages beyond the memory budget get 452 4.3.1, memory comes back", async () => {
+  const memory = new OctetBudget(150_000);
+  const s = start({ maxMessageSize: 100_000 }, 1000, memory);
+  await s.socket.waitFor(/^220 /);
+  const rcpt = "EHLO c.test\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.org>\r\n";
+  await exchange(s.socket, rcpt, /2\.1\.5/);
+  // Another session holds most of the budget: this DATA cannot grow past its first buffer.
+  assert.ok(memory.take(60_000));
+  await exchange(s.socket, "DATA\r\n", /354/);
+  const big = ("y".repeat(98) + "\r\n").repeat(900) + ".\r\n";
+  assert.match(await exchange(s.socket, big, /\d{3} /), /^452 4\.3\.1/);
+  assert.equal(s.delivered.length, 0);
+  assert.equal(memory.used, 60_000, "the refused message gave its memory back");
+  memory.give(60_000);
+  await exchange(s.socket, rcpt.slice("EHLO c.test\r\n".length) + "DATA\r\n", /354/);
+  assert.match(await exchange(s.socket, big, /\d{3} /), /^250 2\.0\.0/);
+  assert.equal(memory.used, 0);
+  // BDAT chunks are counted too, and given back when the session ends.
+  await exchange(s.socket, "MAIL FROM:<>\r\nRCPT TO:<alice@example.org>\r\n", /2\.1\.5/);
+  await exchange(s.socket, "BDAT 10\r\n0123456789", /250 /);
+  assert.equal(memory.used, 10);
+  s.socket.hangUp();
+  await s.done;
+  assert.equal(memory.used, 0);
 });
