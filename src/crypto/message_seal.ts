@@ -7,6 +7,7 @@
  * ("sym") and every later read uses that.
  */
 
+import { createDecipheriv, KeyObject } from "node:crypto";
 import { asBytes, type Bytes, concatBytes, randomBytes, utf8 } from "./bytes.ts";
 import { CryptoError } from "./crypto_error.ts";
 import type { UnlockedUserKeys } from "./user_keys.ts";
@@ -97,7 +98,7 @@ export async function openMessage(
     if (raw.length !== CONTENT_KEY_BYTES) {
       throw new CryptoError("content key has wrong size", "tampered");
     }
-    const clear = await decryptBody(asBytes(body), await importContentKey(raw));
+    const clear = decryptBody(asBytes(body), raw);
     if (keyWrap === "sym") return { clear };
     const iv = randomBytes(IV_BYTES);
     const ct = await crypto.subtle.encrypt(
@@ -126,35 +127,43 @@ async function rsaUnwrap(wrapped: Bytes, privateKey: CryptoKey): Promise<Bytes> 
   }
 }
 
-async function symUnwrap(wrapped: Bytes, mailboxKey: CryptoKey): Promise<Bytes> {
+// Opening uses node:crypto's AES-256-GCM, synchronous and in-process: WebCrypto's round trip
+// to its thread pool cost more than the decryption itself for a typical message (re-reads of a
+// mailbox are dominated by it). The format is the same: iv || ciphertext || tag.
+function gcmOpen(key: KeyObject | Uint8Array, sealed: Bytes, aad: Uint8Array): Uint8Array {
+  const decipher = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, IV_BYTES));
+  decipher.setAAD(aad);
+  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+  const head = decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES));
+  const tail = decipher.final(); // throws when the tag does not authenticate
+  return tail.length === 0 ? new Uint8Array(head) : concatBytes(head, tail);
+}
+
+// The node:crypto handle of each unlocked mailbox key, made once per key.
+const mailboxKeyObjects = new WeakMap<CryptoKey, KeyObject>();
+
+function symUnwrap(wrapped: Bytes, mailboxKey: CryptoKey): Promise<Bytes> {
   if (wrapped.length !== IV_BYTES + CONTENT_KEY_BYTES + TAG_BYTES) {
     throw new CryptoError("sym-wrapped content key has wrong size", "tampered");
   }
+  let key = mailboxKeyObjects.get(mailboxKey);
+  if (!key) {
+    key = KeyObject.from(mailboxKey);
+    mailboxKeyObjects.set(mailboxKey, key);
+  }
   try {
-    return new Uint8Array(
-      await crypto.subtle.decrypt(
-        { name: "AES-GCM", iv: wrapped.subarray(0, IV_BYTES), additionalData: SYM_WRAP_AAD },
-        mailboxKey,
-        wrapped.subarray(IV_BYTES),
-      ),
-    );
+    return Promise.resolve(asBytes(gcmOpen(key, wrapped, SYM_WRAP_AAD)));
   } catch (cause) {
     throw new CryptoError("sym-wrapped content key fails authentication", "tampered", { cause });
   }
 }
 
-async function decryptBody(body: Bytes, key: CryptoKey): Promise<Uint8Array> {
+function decryptBody(body: Bytes, raw: Bytes): Uint8Array {
   if (body.length < IV_BYTES + TAG_BYTES) {
     throw new CryptoError("sealed body is truncated", "tampered");
   }
   try {
-    return new Uint8Array(
-      await crypto.subtle.decrypt(
-        { name: "AES-GCM", iv: body.subarray(0, IV_BYTES), additionalData: BODY_AAD },
-        key,
-        body.subarray(IV_BYTES),
-      ),
-    );
+    return gcmOpen(raw, body, BODY_AAD);
   } catch (cause) {
     throw new CryptoError("sealed body fails authentication", "tampered", { cause });
   }
