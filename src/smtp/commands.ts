@@ -289,10 +289,12 @@ const starttls: CommandSpec<"STARTTLS"> = {
       s.log.info("smtp.tls.failed");
       return undefined;
     }
+    // RFC 3207 §4.2: forget everything learnt before TLS, a login included.
     s.resetTransaction();
     s.state = "connected";
     s.heloName = "";
     s.esmtp = false;
+    s.login = undefined;
     const tls = s.conn.tls as TlsInfo | undefined;
     s.log.info("smtp.tls", { protocol: tls?.protocol, cipher: tls?.cipher });
     return undefined;

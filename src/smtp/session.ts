@@ -122,7 +122,7 @@ export class SmtpSession {
   /** True after EHLO (not HELO): ESMTP parameters are allowed. */
   esmtp = false;
   tx: Transaction | undefined;
-  /** Set by a successful AUTH (submission only); never reset within the session. */
+  /** Set by a successful AUTH (submission only); cleared by STARTTLS (RFC 3207 §4.2). */
   login: Login | undefined;
   authFailures = 0;
   errors = 0;

@@ -76,6 +76,23 @@ Deno.test("submission end to end", async (t) => {
       }
     });
 
+    await t.step("STARTTLS forgets a login made before it (RFC 3207 §4.2)", async () => {
+      const c = await RawClient.connect(server.submissionPort);
+      try {
+        await c.reply();
+        await c.command("EHLO raw.test");
+        const plain = btoa(`\0${IVY}\0${PW}`);
+        assert.equal((await c.command(`AUTH PLAIN ${plain}`)).code, 235);
+        assert.equal((await c.command("STARTTLS")).code, 220);
+        const cert = await Deno.readTextFile(`${server.dir}/keys/cert.pem`);
+        await c.startTls("mx.test.example", cert);
+        await c.command("EHLO raw.test");
+        assert.equal((await c.command(`MAIL FROM:<${IVY}>`)).code, 530);
+      } finally {
+        c.close();
+      }
+    });
+
     await t.step("swaks --tls --auth PLAIN", async () => {
       const r = await runProgram("swaks", [
         "--server",
