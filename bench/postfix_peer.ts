@@ -27,6 +27,8 @@ export interface PostfixPeerOptions {
   relayTo?: Record<string, string>;
   /** Send all other mail to this `host:port` (relayhost), 20 connections at once. */
   relayHost?: string;
+  /** Offer STARTTLS on smtpd with this certificate (PEM); no TLS offered without it. */
+  smtpdTls?: { certPem: string; keyPem: string };
 }
 
 /** Installs postfix non-interactively when it is missing and we are root; throws otherwise. */
@@ -129,7 +131,22 @@ export class PostfixPeer {
         return `${domain} smtp:[${host}]:${port}\n`;
       }).join(""),
     );
+    const tls: Record<string, string> = {};
+    if (opts.smtpdTls) {
+      const cert = join(this.configDir, "smtpd-cert.pem");
+      const key = join(this.configDir, "smtpd-key.pem");
+      await Deno.writeTextFile(cert, opts.smtpdTls.certPem);
+      await Deno.writeTextFile(key, opts.smtpdTls.keyPem, { mode: 0o600 });
+      Object.assign(tls, {
+        smtpd_tls_security_level: "may",
+        smtpd_tls_cert_file: cert,
+        smtpd_tls_key_file: key,
+        smtpd_tls_received_header: "yes",
+        smtpd_tls_loglevel: "1",
+      });
+    }
     const main: Record<string, string> = {
+      ...tls,
       compatibility_level: "3.6",
       queue_directory: join(dir, "queue"),
       data_directory: join(dir, "data"),
@@ -205,6 +222,7 @@ export class PostfixPeer {
       "anvil unix - - n - 1 anvil",
       "scache unix - - n - 1 scache",
       "postlog unix-dgram n - n - 1 postlogd",
+      ...(opts.smtpdTls ? ["tlsmgr unix - - n 1000? 1 tlsmgr"] : []),
     ];
     await Deno.writeTextFile(join(this.configDir, "master.cf"), master.join("\n") + "\n");
     await mustRun(`${SBIN}/postconf`, ["-c", this.configDir, "-F", "*/*/chroot = n"]);

@@ -1,156 +1,207 @@
 /**
- * Outbound throughput (issue 5): fsmtp and Postfix each relay the same messages of ~4 KiB to
- * one `smtp-sink` on loopback; the time runs from the first message handed over until the sink
- * has counted them all. Postfix is fed by smtp-source and relays through `relayhost`; fsmtp is
- * fed through submission with AUTH (as a user's mail client would), DKIM-signs each message,
- * queues it durably and delivers it by MX (dnsmasq on loopback answers MX → 127.0.0.1).
+ * Outbound throughput (issue 5): fsmtp and Postfix each relay the same number of ~4 KiB
+ * messages to one `smtp-sink` on loopback, in the same run; each side's time runs from the first
+ * message handed over until the sink has counted all of its messages (end-to-end relaying).
+ *
+ * - Postfix: fed by smtp-source (20 sessions) to a non-local domain, relayed through
+ *   `relayhost = [127.0.0.1]:<sink>` with `default_destination_concurrency_limit = 20`.
+ * - fsmtp: fed through submission with AUTH PLAIN (20 sessions, as a user's mail client would),
+ *   DKIM-signs each message (rsa-sha256), queues it durably (and files the sender's sealed
+ *   "Sent" copy), and its queue runner delivers by MX: dnsmasq on loopback answers
+ *   MX sink.example → mx.sink.example → 127.0.0.1, and `[outbound] port` is the sink's.
+ *
+ * Afterwards the sink's copies are checked: every message of each side arrived, and every one of
+ * fsmtp's carries a DKIM signature that verifies against fsmtp's public key.
  */
+import { join } from "node:path";
 import { DnsServer } from "../tests/helpers/dns_server.ts";
+import { checkDkim, type DkimCheck } from "./dkim_check.ts";
 import { FsmtpServer, PASSWORD } from "./fsmtp_server.ts";
 import { PostfixPeer } from "./postfix_peer.ts";
+import { SmtpSink } from "./smtp_sink.ts";
 import { startSmtpSource } from "./smtp_source.ts";
 import { sendMessages } from "./smtp_send.ts";
-import { checkInterrupted, freePort, waitUntil } from "./util.ts";
+import { checkInterrupted, registerCleanup, treeCpuSeconds } from "./util.ts";
 
 const SINK_DOMAIN = "sink.example";
-const SIZE = 4096;
-const SESSIONS = 20;
+const RECIPIENT = `to@${SINK_DOMAIN}`;
+/** Payload octets per message (smtp-source `-l`; fsmtp's messages are as large in all). */
+export const OUTBOUND_SIZE = 4096;
+/** Client sessions feeding each MTA at once. */
+export const OUTBOUND_SESSIONS = 20;
+const FSMTP_DOMAIN = "bench.example";
+const FSMTP_USER = `sender@${FSMTP_DOMAIN}`;
+const POSTFIX_SENDER = "sender@pf.bench.example";
 
-/** One side's figure. */
+/** One side's figures. */
 export interface OutboundSide {
   messages: number;
+  /** From the first message handed over until the sink counted the last. */
   seconds: number;
   perSecond: number;
+  /** From the first message handed over until the client had the last 250 (all queued). */
+  acceptedSeconds: number;
+  /** CPU seconds of the MTA's processes over `seconds` (not the client's, not the sink's). */
+  cpuSeconds: number;
 }
 
-/** A running smtp-sink and its message counter. */
-class Sink {
-  #count = 0;
-  private constructor(readonly port: number, private readonly child: Deno.ChildProcess) {}
-
-  static start(): Sink {
-    const port = freePort();
-    // -c prints "sess=… quit=… mesg=N" with carriage returns as messages arrive.
-    const child = new Deno.Command("/usr/sbin/smtp-sink", {
-      args: ["-u", "nobody", "-c", `127.0.0.1:${port}`, "256"],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const sink = new Sink(port, child);
-    sink.#read();
-    return sink;
-  }
-
-  get count(): number {
-    return this.#count;
-  }
-
-  async #read(): Promise<void> {
-    const decoder = new TextDecoder();
-    let tail = "";
-    for await (const chunk of this.child.stdout) {
-      tail = (tail + decoder.decode(chunk, { stream: true })).slice(-200);
-      const all = [...tail.matchAll(/mesg=(\d+)/g)];
-      if (all.length > 0) this.#count = Number(all[all.length - 1][1]);
-    }
-  }
-
-  async stop(): Promise<void> {
-    try {
-      this.child.kill("SIGTERM");
-    } catch { /* gone */ }
-    await this.child.status;
-  }
+/** Both sides, and what the sink's copies showed. */
+export interface OutboundComparison {
+  postfix: OutboundSide;
+  fsmtp: OutboundSide;
+  dkim: DkimCheck;
 }
 
-function message(i: number, from: string): string {
-  const head = `From: ${from}\r\nTo: to@${SINK_DOMAIN}\r\nSubject: outbound ${i}\r\n\r\n`;
+/** A ~4 KiB message from fsmtp's user (fsmtp refuses other From: addresses). */
+function message(i: number): string {
+  const head = `From: <${FSMTP_USER}>\r\nTo: <${RECIPIENT}>\r\nSubject: outbound ${i}\r\n` +
+    `Message-ID: <outbound.${i}@${FSMTP_DOMAIN}>\r\n\r\n`;
   const line = "x".repeat(70) + "\r\n";
-  return head + line.repeat(Math.floor((SIZE - head.length) / line.length));
+  return head + line.repeat(Math.round((OUTBOUND_SIZE - head.length) / line.length));
 }
 
-async function timeUntil(sink: Sink, target: number, start: () => Promise<unknown>) {
-  const started = performance.now();
-  await start();
-  await waitUntil(() => Promise.resolve(sink.count >= target), 600_000, "the sink's count", 20);
-  return (performance.now() - started) / 1000;
-}
-
-/** Runs both sides against one sink; Postfix first, then fsmtp. */
-export async function outboundComparison(
+/**
+ * Times one side: `feed` hands the messages over and resolves when the client is done; `pid`
+ * is the MTA's root process, for its CPU time.
+ */
+async function timeSide(
+  sink: SmtpSink,
   messages: number,
-): Promise<{ postfix: OutboundSide; fsmtp: OutboundSide }> {
-  const sink = Sink.start();
-  const dns = await DnsServer.start({
-    mx: { [SINK_DOMAIN]: [[10, `mx.${SINK_DOMAIN}`]] },
-    a: { [`mx.${SINK_DOMAIN}`]: "127.0.0.1" },
+  pid: number,
+  feed: () => Promise<void>,
+  diagnose: () => Promise<string> | string,
+): Promise<OutboundSide> {
+  const target = sink.count + messages;
+  const cpuBefore = await treeCpuSeconds(pid);
+  const started = performance.now();
+  await feed();
+  const acceptedSeconds = (performance.now() - started) / 1000;
+  await sink.waitForCount(target, diagnose);
+  const seconds = (performance.now() - started) / 1000;
+  const cpuSeconds = await treeCpuSeconds(pid) - cpuBefore;
+  return { messages, seconds, perSecond: messages / seconds, acceptedSeconds, cpuSeconds };
+}
+
+async function postfixSide(sink: SmtpSink, messages: number): Promise<OutboundSide> {
+  const postfix = await PostfixPeer.start({
+    domain: "pf.bench.example",
+    users: [],
+    relayHost: `127.0.0.1:${sink.port}`,
   });
   try {
-    await waitUntil(
-      async () => {
-        try {
-          (await Deno.connect({ hostname: "127.0.0.1", port: sink.port })).close();
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      10_000,
-      "smtp-sink to listen",
+    const master = Number(
+      (await Deno.readTextFile(join(postfix.dir, "queue", "pid", "master.pid"))).trim(),
     );
-    const postfix = await PostfixPeer.start({
-      domain: "pf.bench.example",
-      users: [],
-      relayHost: `127.0.0.1:${sink.port}`,
-    });
-    let postfixSeconds: number;
-    try {
-      const before = sink.count;
-      postfixSeconds = await timeUntil(sink, before + messages, async () => {
-        const run = startSmtpSource(postfix.port, {
-          sessions: SESSIONS,
-          messages,
-          size: SIZE,
-          recipients: 1,
-          from: "sender@pf.bench.example",
-          to: `to@${SINK_DOMAIN}`,
-        });
-        const result = await run.done;
-        if (result.code !== 0) throw new Error(`smtp-source failed: ${result.output}`);
+    return await timeSide(sink, messages, master, async () => {
+      const run = startSmtpSource(postfix.port, {
+        sessions: OUTBOUND_SESSIONS,
+        messages,
+        size: OUTBOUND_SIZE,
+        recipients: 1,
+        from: POSTFIX_SENDER,
+        to: RECIPIENT,
       });
-    } finally {
-      await postfix.stop();
-      await postfix.cleanup();
-    }
-    checkInterrupted();
-    const user = "sender@bench.example";
-    const fsmtp = await FsmtpServer.start("bench.example", [user], {
-      submission: true,
-      outbound: { port: sink.port, resolver: dns.address },
-    });
-    let fsmtpSeconds: number;
-    try {
-      const bodies = Array.from({ length: messages }, (_, i) => message(i, user));
-      const before = sink.count;
-      fsmtpSeconds = await timeUntil(sink, before + messages, () =>
+      const result = await run.done;
+      if (result.code !== 0) throw new Error(`smtp-source failed: ${result.output}`);
+    }, async () => `Postfix log:\n${await postfix.logTail(15)}`);
+  } finally {
+    await postfix.stop();
+    await postfix.cleanup();
+  }
+}
+
+async function fsmtpSide(
+  sink: SmtpSink,
+  dns: DnsServer,
+  messages: number,
+): Promise<{ side: OutboundSide; publicPem: string }> {
+  const fsmtp = await FsmtpServer.start(FSMTP_DOMAIN, [FSMTP_USER], {
+    submission: true,
+    outbound: { port: sink.port, resolver: dns.address },
+  });
+  try {
+    const bodies = Array.from({ length: messages }, (_, i) => message(i));
+    const side = await timeSide(
+      sink,
+      messages,
+      fsmtp.pid,
+      () =>
         sendMessages(
           fsmtp.submissionPort!,
-          { from: user, to: `to@${SINK_DOMAIN}` },
+          { from: FSMTP_USER, to: RECIPIENT },
           bodies,
-          SESSIONS,
-          { user, password: PASSWORD },
-        ));
-    } finally {
-      await fsmtp.stop();
-      await fsmtp.cleanup();
-    }
-    return {
-      postfix: { messages, seconds: postfixSeconds, perSecond: messages / postfixSeconds },
-      fsmtp: { messages, seconds: fsmtpSeconds, perSecond: messages / fsmtpSeconds },
-    };
+          OUTBOUND_SESSIONS,
+          { user: FSMTP_USER, password: PASSWORD },
+        ),
+      () => `fsmtp output:\n${fsmtp.output.text.split("\n").slice(-15).join("\n")}`,
+    );
+    // Created at first start; read before the folder goes.
+    const publicPem = await Deno.readTextFile(join(fsmtp.dir, "keys", "dkim-public.pem"));
+    return { side, publicPem };
   } finally {
-    await dns.stop();
+    await fsmtp.stop();
+    await fsmtp.cleanup();
+  }
+}
+
+/** Runs both sides against one sink, Postfix first, then checks what the sink got. */
+export async function outboundComparison(messages: number): Promise<OutboundComparison> {
+  const sink = await SmtpSink.start();
+  let dns: DnsServer | undefined;
+  const unregister = registerCleanup(async () => await dns?.stop());
+  try {
+    dns = await DnsServer.start({
+      mx: { [SINK_DOMAIN]: [[10, `mx.${SINK_DOMAIN}`]] },
+      a: { [`mx.${SINK_DOMAIN}`]: "127.0.0.1" },
+    });
+    const postfix = await postfixSide(sink, messages);
+    checkInterrupted();
+    const { side: fsmtp, publicPem } = await fsmtpSide(sink, dns, messages);
+    checkInterrupted();
+    const dumped = await sink.messages();
+    const bySender = (sender: string) => dumped.filter((m) => m.sender === sender);
+    const fromPostfix = bySender(POSTFIX_SENDER).length;
+    const fromFsmtp = bySender(FSMTP_USER);
+    if (fromPostfix !== messages || fromFsmtp.length !== messages) {
+      throw new Error(
+        `the sink holds ${fromPostfix} messages from Postfix and ${fromFsmtp.length} from ` +
+          `fsmtp, not ${messages} each`,
+      );
+    }
+    const dkim = await checkDkim(fromFsmtp.map((m) => m.content), FSMTP_DOMAIN, publicPem);
+    if (dkim.passed !== dkim.messages) {
+      throw new Error(
+        `only ${dkim.passed} of fsmtp's ${dkim.messages} messages carry a valid DKIM ` +
+          `signature of ${FSMTP_DOMAIN}: ${dkim.failures.join(" | ")}`,
+      );
+    }
+    return { postfix, fsmtp, dkim };
+  } finally {
+    unregister();
+    await dns?.stop();
     await sink.stop();
   }
+}
+
+/**
+ * How fsmtp's queue runner delivers, read from src/ at run time so the description cannot go
+ * stale: jobs at once, messages per look at the queue, fewest messages per connection, and
+ * whether src/cli/runtime.ts overrides the defaults.
+ */
+export async function fsmtpRunnerSettings(): Promise<string> {
+  const src = (path: string) =>
+    Deno.readTextFile(new URL(`../src/${path}`, import.meta.url)).catch(() => "");
+  const runner = await src("queue/queue_runner.ts");
+  const runtime = await src("cli/runtime.ts");
+  const concurrency = runner.match(/options\.concurrency \?\? (\d+)/)?.[1];
+  const batch = runner.match(/options\.batchLimit \?\? (\d+)/)?.[1];
+  const minPer = runner.match(/MIN_PER_CONNECTION = (\d+)/)?.[1];
+  if (!concurrency || !batch || !minPer) return "see src/queue/queue_runner.ts";
+  const overridden = /\b(concurrency|batchLimit)\s*:/.test(runtime)
+    ? " (src/cli/runtime.ts sets its own values: see there)"
+    : "";
+  return `QueueRunner defaults${overridden}: up to ${concurrency} delivery jobs at once, ` +
+    `${batch} due messages taken per look at the queue, one domain's backlog split into jobs ` +
+    `of at least ${minPer} messages; each job is one SMTP connection (deliverToDomain) that ` +
+    `sends its messages one after another, MAIL+RCPT pipelined, then QUIT`;
 }

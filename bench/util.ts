@@ -129,3 +129,41 @@ export async function interruptAndCleanUp(): Promise<void> {
     await Promise.allSettled(all.map((fn) => fn()));
   }
 }
+
+let clockTicks: number | undefined;
+
+/**
+ * CPU seconds (user + system) used by process `root` and its descendants so far: the live
+ * ones from /proc, plus the children each of them has already reaped (cutime, cstime).
+ * Linux only.
+ */
+export async function treeCpuSeconds(root: number): Promise<number> {
+  clockTicks ??= Number((await runProgram("getconf", ["CLK_TCK"])).stdout.trim()) || 100;
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    let text: string;
+    try {
+      text = await Deno.readTextFile(`/proc/${entry.name}/stat`);
+    } catch {
+      continue; // exited meanwhile
+    }
+    // The name (field 2) may hold spaces and parentheses: the fields after its last ")".
+    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    stats.set(Number(entry.name), { ppid: Number(f[1]), ticks });
+  }
+  const inTree = new Set<number>([root]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, { ppid }] of stats) {
+      if (!inTree.has(pid) && inTree.has(ppid)) {
+        inTree.add(pid);
+        grew = true;
+      }
+    }
+  }
+  let ticks = 0;
+  for (const pid of inTree) ticks += stats.get(pid)?.ticks ?? 0;
+  return ticks / clockTicks;
+}
