@@ -33,22 +33,22 @@ export class Submission {
       else if (found === "not-local" && this.canRelay) remote.push(address);
       else throw new Error(`recipient ${address} cannot be delivered`);
     }
-    if (remote.length > 0) {
-      await this.outbound!.enqueue({
+    const returnPath = new TextEncoder().encode(`Return-Path: <${message.from}>\r\n`);
+    const targets: MailboxTarget[] = [
+      ...local.map((address) => ({ address, mailbox: "INBOX" })),
+      { address: login.address, mailbox: "Sent", flags: ["\\Seen"] },
+    ];
+    // Both must be durable before the 250; they commit independently, so they run together.
+    await Promise.all([
+      remote.length > 0 && this.outbound!.enqueue({
         from: message.from,
         recipients: remote,
         content: message.content,
         smtputf8: message.smtputf8,
         dsn: message.dsn,
         recipientDsn: message.recipientDsn,
-      });
-    }
-    const returnPath = new TextEncoder().encode(`Return-Path: <${message.from}>\r\n`);
-    const content = concatBytes(returnPath, message.content);
-    const targets: MailboxTarget[] = [
-      ...local.map((address) => ({ address, mailbox: "INBOX" })),
-      { address: login.address, mailbox: "Sent", flags: ["\\Seen"] },
-    ];
-    await this.delivery.deliverTo(content, targets);
+      }),
+      this.delivery.deliverTo(concatBytes(returnPath, message.content), targets),
+    ]);
   }
 }
