@@ -5,6 +5,7 @@
  * (RFC 8601); the DMARC policy decides whether the message is delivered, filed as Junk, or
  * refused.
  */
+import { Buffer } from "node:buffer";
 import { authenticate } from "mailauth";
 
 /** `[checks] dmarc_policy`: honour the sender domain's p=reject/quarantine, or only record. */
@@ -41,7 +42,9 @@ export class MessageChecks {
 
   /** Evaluates the message; never throws (a failed check is recorded as temperror). */
   async check(input: CheckInput): Promise<CheckVerdict> {
-    const result = await authenticate(new TextDecoder("latin1").decode(input.message), {
+    // The bytes as they came: a decoded string would be re-encoded as UTF-8 by mailauth and
+    // change every 8-bit octet before hashing (dkim=neutral for any 8-bit body).
+    const result = await authenticate(Buffer.from(input.message), {
       ip: input.ip,
       helo: input.helo,
       sender: input.sender,
