@@ -7,11 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { dkimTxtRecord } from "../../src/dkim/keys.ts";
-import { createDkimKeyPair } from "../../src/tls/dkim_keys.ts";
 import { RawClient } from "../helpers/raw_client.ts";
 import { readMailbox } from "../helpers/read_mail.ts";
 import { runProgram, TestServer } from "../helpers/test_server.ts";
+import { dirsWithDkimKeys, waitFor } from "../helpers/outbound.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 const SUBMIT = join(HERE, "submission_send.py");
@@ -23,36 +22,6 @@ const REX = "rex@other.example";
 const REX_PW = "rex's inbound password";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  ms = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Server folders holding one DKIM pair (the senders share it), and its TXT value. */
-async function dirsWithDkimKeys(count: number): Promise<{ dirs: string[]; txt: string }> {
-  const pair = await createDkimKeyPair();
-  const dirs = [];
-  for (let i = 0; i < count; i++) {
-    const dir = await Deno.makeTempDir({ prefix: "fsmtp-test-" });
-    await Deno.mkdir(join(dir, "keys"), { mode: 0o700 });
-    await Deno.writeTextFile(join(dir, "keys", "dkim-private.pem"), pair.privatePem, {
-      mode: 0o600,
-    });
-    await Deno.writeTextFile(join(dir, "keys", "dkim-public.pem"), pair.publicPem);
-    dirs.push(dir);
-  }
-  return { dirs, txt: dkimTxtRecord(pair.publicPem, "rsa-sha256") };
-}
 
 /** A message as the client means it, CRLF lines, ending with CRLF. */
 function message(subject: string, body: string[], charset = "us-ascii"): Uint8Array {

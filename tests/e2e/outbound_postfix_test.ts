@@ -8,10 +8,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ensurePostfix, PostfixPeer } from "../../bench/postfix_peer.ts";
-import { dkimTxtRecord } from "../../src/dkim/keys.ts";
-import { createDkimKeyPair } from "../../src/tls/dkim_keys.ts";
 import { createSelfSignedCertificate } from "../../src/tls/self_signed.ts";
 import { readMailboxText } from "../helpers/read_mail.ts";
+import { dirsWithDkimKeys, waitFor } from "../helpers/outbound.ts";
 import { freePort, runProgram, TestServer } from "../helpers/test_server.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
@@ -21,33 +20,6 @@ const PYTHON = "/usr/bin/python3"; // Debian's, the one that sees python3-dkim
 const USER = "ivy@test.example";
 const PW = "ivy's outbound password";
 const PAUL = "paul@pf.example";
-
-/** Polls `probe` until it gives a value (condition-based; bounded by `ms`). */
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  ms = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** A server folder holding its DKIM pair already, so the DNS can publish it at start. */
-async function dirWithDkimKeys(): Promise<{ dir: string; txt: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "fsmtp-test-" });
-  await Deno.mkdir(join(dir, "keys"), { mode: 0o700 });
-  const pair = await createDkimKeyPair();
-  await Deno.writeTextFile(join(dir, "keys", "dkim-private.pem"), pair.privatePem, {
-    mode: 0o600,
-  });
-  await Deno.writeTextFile(join(dir, "keys", "dkim-public.pem"), pair.publicPem);
-  return { dir, txt: dkimTxtRecord(pair.publicPem, "rsa-sha256") };
-}
 
 /** The files of a Maildir's new/ and cur/ with their text. */
 async function maildir(path: string): Promise<{ file: string; text: string }[]> {
@@ -72,7 +44,7 @@ Deno.test("outbound with a real Postfix: submission, relay to fsmtp, --mailtest 
   await ensurePostfix();
   const cleanups: (() => Promise<unknown>)[] = [];
   try {
-    const { dir, txt } = await dirWithDkimKeys();
+    const { dir, txt } = await oneDirWithDkimKeys();
     cleanups.push(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
     // fsmtp's MX port is chosen first: Postfix relays test.example to it.
     const smtpPort = freePort();
@@ -206,3 +178,8 @@ Deno.test("outbound with a real Postfix: submission, relay to fsmtp, --mailtest 
     for (const cleanup of cleanups.reverse()) await cleanup();
   }
 });
+
+async function oneDirWithDkimKeys(): Promise<{ dir: string; txt: string }> {
+  const { dirs, txt } = await dirsWithDkimKeys();
+  return { dir: dirs[0], txt };
+}

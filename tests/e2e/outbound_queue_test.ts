@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { FakePeer } from "../helpers/smtp_peer.ts";
 import { readMailboxText } from "../helpers/read_mail.ts";
 import { freePort, runProgram, TestServer } from "../helpers/test_server.ts";
+import { waitFor } from "../helpers/outbound.ts";
 
 const SUBMIT = join(new URL(".", import.meta.url).pathname, "submission_send.py");
 const IVY = "ivy@test.example";
@@ -22,20 +23,6 @@ const PEER_DNS = {
   a: { "mx.peer.example": "127.0.0.1" },
 };
 const dec = new TextDecoder();
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  ms = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Submits a message from Ivy to `to` like a mail client (STARTTLS + AUTH PLAIN). */
 async function submit(server: TestServer, to: string): Promise<void> {

@@ -7,10 +7,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ensurePostfix, PostfixPeer } from "../../bench/postfix_peer.ts";
-import { createDkimKeyPair } from "../../src/tls/dkim_keys.ts";
-import { dkimTxtRecord } from "../../src/dkim/keys.ts";
 import { freePort, runProgram, TestServer } from "../helpers/test_server.ts";
 import { readMailboxText } from "../helpers/read_mail.ts";
+import { dirsWithDkimKeys, waitFor } from "../helpers/outbound.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 const SUBMIT = join(HERE, "submission_send.py");
@@ -18,28 +17,6 @@ const IVY = "ivy@test.example";
 const IVY_PW = "ivy's password here";
 const REX = "rex@other.example";
 const REX_PW = "rex's password here";
-
-/** A server folder with its DKIM pair made beforehand, so DNS can publish it at start. */
-async function preparedDir(): Promise<{ dir: string; txt: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "fsmtp-test-" });
-  await Deno.mkdir(join(dir, "keys"), { mode: 0o700 });
-  const pair = await createDkimKeyPair();
-  await Deno.writeTextFile(join(dir, "keys", "dkim-private.pem"), pair.privatePem, {
-    mode: 0o600,
-  });
-  await Deno.writeTextFile(join(dir, "keys", "dkim-public.pem"), pair.publicPem);
-  return { dir, txt: dkimTxtRecord(pair.publicPem, "rsa-sha256") };
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function maildirFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -51,11 +28,11 @@ async function maildirFiles(dir: string): Promise<string[]> {
 
 Deno.test("fsmtp, Postfix and a second fsmtp deliver to each other", async (t) => {
   await ensurePostfix();
-  const one = await preparedDir();
-  const two = await preparedDir();
+  const { dirs: [oneDir], txt: oneTxt } = await dirsWithDkimKeys();
+  const { dirs: [twoDir], txt: twoTxt } = await dirsWithDkimKeys();
   const onePort = freePort();
   const second = await TestServer.start({
-    dir: two.dir,
+    dir: twoDir,
     hostname: "mx.other.example",
     domains: ["other.example"],
     dns: {
@@ -70,12 +47,12 @@ Deno.test("fsmtp, Postfix and a second fsmtp deliver to each other", async (t) =
     relayTo: { "other.example": `127.0.0.1:${second.smtpPort}` },
   });
   const first = await TestServer.start({
-    dir: one.dir,
+    dir: oneDir,
     smtpPort: onePort,
     dns: {
       txt: {
-        "default._domainkey.test.example": one.txt,
-        "default._domainkey.other.example": two.txt,
+        "default._domainkey.test.example": oneTxt,
+        "default._domainkey.other.example": twoTxt,
         "other.example": "v=spf1 ip4:127.0.0.1 -all",
       },
       mx: { "pf.example": [[10, "mx.pf.example"]] },
