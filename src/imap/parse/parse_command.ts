@@ -14,7 +14,7 @@ import type {
   SearchReturn,
 } from "./command.ts";
 import { readFetchItems } from "./fetch_items.ts";
-import { ASTRING, decodeUtf8, fault, Reader, SyntaxFault } from "./reader.ts";
+import { ASTRING, decodeUtf8, fault, parseDateTime, Reader, SyntaxFault } from "./reader.ts";
 import { readSearchProgram, type StringDecoder } from "./search_parse.ts";
 import { MAX_NUMBER } from "./sequence_set.ts";
 
@@ -311,7 +311,9 @@ const append: CommandParser = ({ r, tag }) => {
     r.sp();
   }
   if (r.peek() === 0x22) {
-    date = r.dateTime();
+    const text = r.string().bytes;
+    if (r.done()) fault("APPEND needs the message as a literal");
+    date = parseDateTime(text);
     r.sp();
   }
   if (r.peek() === 0x22 || !r.atString()) fault("APPEND needs the message as a literal");

@@ -335,21 +335,6 @@ export class Reader {
     if (!day) fault("Invalid date (expected d-Mon-yyyy)");
     return `${day.y.toString().padStart(4, "0")}-${pad2(day.m + 1)}-${pad2(day.d)}`;
   }
-
-  /** An APPEND date-time (RFC 3501 §9 `date-time`), in ms since the epoch, zone applied. */
-  dateTime(): number {
-    const bytes = this.string().bytes;
-    const text = latin1Decoder.decode(bytes);
-    const m =
-      /^ ?([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})$/
-        .exec(text);
-    const day = m ? calendarDay(Number(m[3]), m[2], Number(m[1])) : undefined;
-    if (!m || !day) return fault("Invalid date-time");
-    const [h, mi, s, zh, zm] = [m[4], m[5], m[6], m[8], m[9]].map(Number);
-    if (h > 23 || mi > 59 || s > 60 || zm > 59) fault("Invalid date-time");
-    const zone = (m[7] === "-" ? -1 : 1) * (zh * 60 + zm);
-    return Date.UTC(day.y, day.m, day.d, h, mi, s) - zone * 60_000;
-  }
 }
 
 const SYSTEM_FLAGS = new Map(
@@ -371,4 +356,18 @@ function calendarDay(
   const date = new Date(Date.UTC(2000, m, d));
   date.setUTCFullYear(y);
   return date.getUTCMonth() === m && date.getUTCDate() === d ? { y, m, d } : undefined;
+}
+
+/** An APPEND date-time (RFC 3501 §9 `date-time`) in ms since the epoch, zone applied. */
+export function parseDateTime(bytes: Uint8Array): number {
+  const text = latin1Decoder.decode(bytes);
+  const m =
+    /^ ?([0-9]{1,2})-([A-Za-z]{3})-([0-9]{4}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-9]{2})$/
+      .exec(text);
+  const day = m ? calendarDay(Number(m[3]), m[2], Number(m[1])) : undefined;
+  if (!m || !day) return fault("Invalid date-time");
+  const [h, mi, s, zh, zm] = [m[4], m[5], m[6], m[8], m[9]].map(Number);
+  if (h > 23 || mi > 59 || s > 60 || zm > 59) fault("Invalid date-time");
+  const zone = (m[7] === "-" ? -1 : 1) * (zh * 60 + zm);
+  return Date.UTC(day.y, day.m, day.d, h, mi, s) - zone * 60_000;
 }
