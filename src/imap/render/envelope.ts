@@ -62,18 +62,22 @@ function renderAddresses(items: Address[], utf8: boolean): string {
   return "(" + items.map(one).join("") + ")";
 }
 
-type Token =
-  | { kind: "word"; text: string; quoted: boolean }
-  | { kind: "special"; text: string }
-  | { kind: "comment"; text: string };
+/** A lexical token; `spaced` when white space or a comment came before it. */
+type Token = { kind: "word" | "special" | "comment"; text: string; spaced: boolean };
 
 /** RFC 5322 §3.2 lexical tokens of an unfolded field value. */
 function tokenize(value: string): Token[] {
   const tokens: Token[] = [];
+  let spaced = false;
+  const push = (kind: Token["kind"], text: string) => {
+    tokens.push({ kind, text, spaced });
+    spaced = kind === "comment";
+  };
   let i = 0;
   while (i < value.length) {
     const c = value[i];
     if (c === " " || c === "\t" || c === "\r" || c === "\n") {
+      spaced = true;
       i++;
     } else if (c === "(") {
       let depth = 1;
@@ -89,7 +93,7 @@ function tokenize(value: string): Token[] {
         if (d === ")") depth--;
         if (depth > 0) text += d;
       }
-      tokens.push({ kind: "comment", text: text.trim() });
+      push("comment", text.trim());
     } else if (c === '"') {
       let text = "";
       i++;
@@ -98,19 +102,19 @@ function tokenize(value: string): Token[] {
         text += value[i++];
       }
       i++;
-      tokens.push({ kind: "word", text, quoted: true });
+      push("word", text);
     } else if (c === "[") {
       const end = value.indexOf("]", i);
       const stop = end < 0 ? value.length : end + 1;
-      tokens.push({ kind: "word", text: value.slice(i, stop), quoted: false });
+      push("word", value.slice(i, stop));
       i = stop;
     } else if ("<>@,;:.".includes(c)) {
-      tokens.push({ kind: "special", text: c });
+      push("special", c);
       i++;
     } else {
       const start = i;
       while (i < value.length && !' \t\r\n()"[<>@,;:.'.includes(value[i])) i++;
-      tokens.push({ kind: "word", text: value.slice(start, i), quoted: false });
+      push("word", value.slice(start, i));
     }
   }
   return tokens;
@@ -146,19 +150,10 @@ export function parseAddressList(value: string): Address[] {
   return out;
 }
 
-/** Words joined by spaces, a "." sticking to its neighbours ("John Q. Public"). */
+/** Tokens joined with one space wherever white space separated them ("John Q. Public"). */
 function phrase(tokens: Token[]): string | undefined {
   let out = "";
-  let glue = true;
-  for (const token of tokens) {
-    if (token.kind === "special") {
-      out += token.text;
-      glue = token.text === ".";
-      continue;
-    }
-    out += (out === "" || glue ? "" : " ") + token.text;
-    glue = false;
-  }
+  for (const token of tokens) out += (out !== "" && token.spaced ? " " : "") + token.text;
   return out === "" ? undefined : out;
 }
 
