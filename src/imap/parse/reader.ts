@@ -48,6 +48,7 @@ const DATE_CHAR = table((c) =>
 
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 const latin1Decoder = new TextDecoder("latin1");
+const asciiEncoder = new TextEncoder();
 
 /** Decodes UTF-8 octets, refusing invalid sequences. */
 export function decodeUtf8(bytes: Uint8Array): string {
@@ -279,7 +280,7 @@ export class Reader {
     if (this.atString()) return this.#mailboxText(this.string().bytes);
     const text = this.run(LIST_CHAR);
     if (text === "") fault("Expected a mailbox pattern");
-    return this.#mailboxText(new TextEncoder().encode(text));
+    return this.#mailboxText(asciiEncoder.encode(text));
   }
 
   #mailboxText(bytes: Uint8Array): string {

@@ -4,7 +4,7 @@
  * that a hostile line cannot exhaust the stack.
  */
 import type { SearchKey } from "./command.ts";
-import { fault, type Reader } from "./reader.ts";
+import { decodeUtf8, fault, type Reader } from "./reader.ts";
 import { MAX_NUMBER } from "./sequence_set.ts";
 
 /** Deepest nesting of parentheses, NOT and OR accepted. */
@@ -127,7 +127,7 @@ function readKey(r: Reader, decode: StringDecoder, depth: number): SearchKey {
 function readModseq(r: Reader): SearchKey {
   r.sp();
   if (r.atString()) {
-    const name = new TextDecoder().decode(r.string().bytes);
+    const name = decodeUtf8(r.string().bytes);
     r.sp();
     const type = r.word("an entry type").toLowerCase();
     if (type !== "priv" && type !== "shared" && type !== "all") fault("Invalid MODSEQ entry type");
