@@ -7,11 +7,13 @@
  * ("sym") and every later read uses that.
  */
 
-import { createDecipheriv, KeyObject } from "node:crypto";
+import { createCipheriv, createDecipheriv, KeyObject } from "node:crypto";
 import { asBytes, type Bytes, concatBytes, randomBytes, utf8 } from "./bytes.ts";
 import { CryptoError } from "./crypto_error.ts";
 import type { UnlockedUserKeys } from "./user_keys.ts";
-import type { KeyWrap } from "../store/mail_store.ts";
+
+/** How a message's content key is wrapped: for the user's RSA key, or their mailbox key. */
+export type KeyWrap = "rsa" | "sym";
 
 /** Result of {@link sealMessage}. */
 export interface SealedForMany {
@@ -19,6 +21,8 @@ export interface SealedForMany {
   body: Uint8Array;
   /** The content key RSA-wrapped for each recipient, in the order of the public keys given. */
   wrappedKeys: Uint8Array[];
+  /** The summary sealed under the same content key, when one was given. */
+  summary?: Uint8Array;
 }
 
 /** Result of {@link openMessage}. */
@@ -44,14 +48,16 @@ const CONTENT_KEY_BYTES = 32;
 const CONTENT_KEY_LABEL = utf8("fsmtp/message/v1/content-key");
 const BODY_AAD = utf8("fsmtp/message/v1/body");
 const SYM_WRAP_AAD = utf8("fsmtp/message/v1/content-key/sym");
+const SUMMARY_AAD = utf8("fsmtp/message/v1/summary");
 
 /**
  * Seals `clear` for the given recipients: one body, one RSA-wrapped content key per recipient
- * (store them with keyWrap "rsa").
+ * (store them with keyWrap "rsa"), and the message's summary under the same content key.
  */
 export async function sealMessage(
   clear: Uint8Array,
   recipientPublicKeys: CryptoKey[],
+  summary?: Uint8Array,
 ): Promise<SealedForMany> {
   if (recipientPublicKeys.length === 0) throw new RangeError("a message needs a recipient");
   const raw = randomBytes(CONTENT_KEY_BYTES);
@@ -74,10 +80,100 @@ export async function sealMessage(
         )
       ),
     );
-    return { body: concatBytes(iv, new Uint8Array(ct)), wrappedKeys };
+    return {
+      body: concatBytes(iv, new Uint8Array(ct)),
+      wrappedKeys,
+      summary: summary && gcmSeal(raw, summary, SUMMARY_AAD),
+    };
   } finally {
     raw.fill(0);
   }
+}
+
+/** Result of {@link sealForOwner}. */
+export interface SealedForOwner {
+  body: Uint8Array;
+  /** The content key wrapped under the owner's mailbox key: store it with keyWrap "sym". */
+  wrappedKey: Uint8Array;
+  summary?: Uint8Array;
+}
+
+/**
+ * Seals a message its logged-in owner stores (IMAP APPEND): the owner's mailbox key is at
+ * hand, so the content key is wrapped under it at once and no read ever pays for RSA.
+ */
+export async function sealForOwner(
+  clear: Uint8Array,
+  user: UnlockedUserKeys,
+  summary?: Uint8Array,
+): Promise<SealedForOwner> {
+  const raw = randomBytes(CONTENT_KEY_BYTES);
+  try {
+    const iv = randomBytes(IV_BYTES);
+    const wrapped = await crypto.subtle.encrypt(
+      { name: "AES-GCM", iv, additionalData: SYM_WRAP_AAD },
+      user.mailboxKey,
+      raw,
+    );
+    return {
+      body: gcmSeal(raw, clear, BODY_AAD),
+      wrappedKey: concatBytes(iv, new Uint8Array(wrapped)),
+      summary: summary && gcmSeal(raw, summary, SUMMARY_AAD),
+    };
+  } finally {
+    raw.fill(0);
+  }
+}
+
+/** A message's content key, unwrapped for one read. Zero `raw` once done with it. */
+export interface ContentKey {
+  raw: Uint8Array;
+  /**
+   * Present after an "rsa" unwrap: the content key wrapped under the mailbox key. The caller
+   * stores it with keyWrap "sym" so the RSA decryption happens at most once per message.
+   */
+  rewrapped?: Uint8Array;
+}
+
+/**
+ * Unwraps a message's content key with the user's unlocked keys (RSA for "rsa", AES-GCM under
+ * the mailbox key for "sym"). Throws {@link CryptoError} `tampered` when it does not open.
+ */
+export async function unwrapContentKey(
+  wrappedKey: Uint8Array,
+  keyWrap: KeyWrap,
+  user: UnlockedUserKeys,
+): Promise<ContentKey> {
+  const raw = keyWrap === "rsa"
+    ? await rsaUnwrap(asBytes(wrappedKey), user.privateKey)
+    : await symUnwrap(asBytes(wrappedKey), user.mailboxKey);
+  if (raw.length !== CONTENT_KEY_BYTES) {
+    raw.fill(0);
+    throw new CryptoError("content key has wrong size", "tampered");
+  }
+  if (keyWrap === "sym") return { raw };
+  const iv = randomBytes(IV_BYTES);
+  const ct = await crypto.subtle.encrypt(
+    { name: "AES-GCM", iv, additionalData: SYM_WRAP_AAD },
+    user.mailboxKey,
+    raw,
+  );
+  return { raw, rewrapped: concatBytes(iv, new Uint8Array(ct)) };
+}
+
+/** Opens a sealed body with its content key. Throws {@link CryptoError} `tampered`. */
+export function openBody(key: ContentKey, body: Uint8Array): Uint8Array {
+  return openSealed(key, body, BODY_AAD, "body");
+}
+
+/** Opens a sealed summary with its content key. Throws {@link CryptoError} `tampered`. */
+export function openSummary(key: ContentKey, summary: Uint8Array): Uint8Array {
+  return openSealed(key, summary, SUMMARY_AAD, "summary");
+}
+
+/** Seals a summary under a message's content key (for messages stored without one). */
+export function sealSummary(key: ContentKey, summary: Uint8Array): Uint8Array {
+  return gcmSeal(key.raw, summary, SUMMARY_AAD);
 }
 
 /**
@@ -91,24 +187,11 @@ export async function openMessage(
   keyWrap: KeyWrap,
   user: UnlockedUserKeys,
 ): Promise<OpenedMessage> {
-  const raw = keyWrap === "rsa"
-    ? await rsaUnwrap(asBytes(wrappedKey), user.privateKey)
-    : await symUnwrap(asBytes(wrappedKey), user.mailboxKey);
+  const key = await unwrapContentKey(wrappedKey, keyWrap, user);
   try {
-    if (raw.length !== CONTENT_KEY_BYTES) {
-      throw new CryptoError("content key has wrong size", "tampered");
-    }
-    const clear = decryptBody(asBytes(body), raw);
-    if (keyWrap === "sym") return { clear };
-    const iv = randomBytes(IV_BYTES);
-    const ct = await crypto.subtle.encrypt(
-      { name: "AES-GCM", iv, additionalData: SYM_WRAP_AAD },
-      user.mailboxKey,
-      raw,
-    );
-    return { clear, rewrapped: concatBytes(iv, new Uint8Array(ct)) };
+    return { clear: openBody(key, body), rewrapped: key.rewrapped };
   } finally {
-    raw.fill(0);
+    key.raw.fill(0);
   }
 }
 
@@ -158,15 +241,24 @@ function symUnwrap(wrapped: Bytes, mailboxKey: CryptoKey): Promise<Bytes> {
   }
 }
 
-function decryptBody(body: Bytes, raw: Bytes): Uint8Array {
-  if (body.length < IV_BYTES + TAG_BYTES) {
-    throw new CryptoError("sealed body is truncated", "tampered");
+function openSealed(key: ContentKey, sealed: Uint8Array, aad: Uint8Array, what: string) {
+  if (sealed.length < IV_BYTES + TAG_BYTES) {
+    throw new CryptoError(`sealed ${what} is truncated`, "tampered");
   }
   try {
-    return gcmOpen(raw, body, BODY_AAD);
+    return gcmOpen(key.raw, asBytes(sealed), aad);
   } catch (cause) {
-    throw new CryptoError("sealed body fails authentication", "tampered", { cause });
+    throw new CryptoError(`sealed ${what} fails authentication`, "tampered", { cause });
   }
+}
+
+function gcmSeal(raw: Uint8Array, clear: Uint8Array, aad: Uint8Array): Uint8Array {
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv("aes-256-gcm", raw, iv);
+  cipher.setAAD(aad);
+  const head = cipher.update(clear);
+  const tail = cipher.final();
+  return concatBytes(iv, head, tail, cipher.getAuthTag());
 }
 
 function importContentKey(raw: Bytes): Promise<CryptoKey> {

@@ -5,13 +5,19 @@
  */
 import { publicKeyOf } from "../crypto/user_keys.ts";
 import { sealMessage } from "../crypto/message_seal.ts";
-import type { MailStore } from "../store/mail_store.ts";
+import type { MailStore, MessageRef, SpecialUse } from "../store/mail_store.ts";
 import type { InboundMessage, RecipientCheck } from "../smtp/session.ts";
 
 /** A mailbox to deliver into. */
 export interface MailboxTarget {
   address: string;
+  /** The mailbox's name; with `specialUse`, the name to create when the user has none. */
   mailbox: string;
+  /**
+   * File into the user's mailbox with this special use (RFC 6154), whatever they renamed it to;
+   * when they have none, into `mailbox`, created with this special use if missing.
+   */
+  specialUse?: SpecialUse;
   flags?: string[];
 }
 
@@ -30,33 +36,71 @@ export class LocalDelivery {
     return (await this.store.getUser(address)) ? "ok" : "no-such-user";
   }
 
-  /** Seals and stores the message in every recipient's INBOX (or Junk); resolves once durable. */
-  deliver(message: InboundMessage): Promise<void> {
-    return this.deliverTo(
+  /**
+   * Seals and stores the message in every recipient's INBOX (or their \Junk mailbox when the
+   * checks said Junk); resolves once durable. The message's id makes a retry file it once.
+   */
+  async deliver(message: InboundMessage): Promise<void> {
+    const junk = message.mailbox === "Junk";
+    await this.deliverTo(
       message.content,
-      message.recipients.map((address) => ({ address, mailbox: message.mailbox ?? "INBOX" })),
+      message.recipients.map((address) => ({
+        address,
+        mailbox: message.mailbox ?? "INBOX",
+        specialUse: junk ? "\\Junk" : undefined,
+      })),
+      message.id,
     );
   }
 
   /**
    * Seals `content` once and stores it in each target mailbox (created on demand, e.g. "Sent"),
-   * the content key wrapped for each target's user; resolves once durable.
+   * the content key wrapped for each target's user; resolves once durable with where each
+   * target's copy was filed. `deliveryId` (a queue or session id) makes a retried delivery
+   * file each copy once; without one the delivery is new.
    */
-  async deliverTo(content: Uint8Array, targets: MailboxTarget[]): Promise<void> {
-    const keys = await Promise.all(targets.map((t) => this.#publicKey(t.address)));
-    const sealed = await sealMessage(content, keys);
-    await this.store.deliver({
+  async deliverTo(
+    content: Uint8Array,
+    targets: MailboxTarget[],
+    deliveryId: string = crypto.randomUUID(),
+  ): Promise<MessageRef[]> {
+    const [keys, mailboxes] = await Promise.all([
+      Promise.all(targets.map((t) => this.#publicKey(t.address))),
+      Promise.all(targets.map((t) => this.#mailboxName(t))),
+    ]);
+    const sealed = await sealMessage(content, keys, this.#summaryOf(content));
+    return await this.store.deliver({
+      id: deliveryId,
       body: sealed.body,
+      summary: sealed.summary,
       size: content.length,
       internalDate: Date.now(),
       items: targets.map((t, i) => ({
         address: t.address,
-        mailbox: t.mailbox,
+        mailbox: mailboxes[i],
         flags: t.flags,
         wrappedKey: sealed.wrappedKeys[i],
         keyWrap: "rsa",
       })),
     });
+  }
+
+  /**
+   * The summary builder's place: the clear summary (envelope, body structure, header fields)
+   * that IMAP FETCH reads without opening the body, sealed with the message. None is built yet,
+   * so messages are stored without one and IMAP makes it on first read (`setSummary`).
+   */
+  #summaryOf(_content: Uint8Array): Uint8Array | undefined {
+    return undefined;
+  }
+
+  /** The name to file a target under, resolving its special use (see {@link MailboxTarget}). */
+  async #mailboxName(target: MailboxTarget): Promise<string> {
+    if (!target.specialUse) return target.mailbox;
+    const boxes = await this.store.listMailboxes(target.address);
+    const special = boxes.find((b) => b.specialUse === target.specialUse);
+    if (special) return special.name;
+    return (await this.store.ensureMailbox(target.address, target.mailbox, target.specialUse)).name;
   }
 
   async #publicKey(address: string): Promise<CryptoKey> {

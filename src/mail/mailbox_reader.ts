@@ -6,12 +6,12 @@
  */
 import { openMessage } from "../crypto/message_seal.ts";
 import { type UnlockedUserKeys, unlockUserKeys } from "../crypto/user_keys.ts";
-import type { MailStore, MessageMeta } from "../store/mail_store.ts";
+import type { MailboxId, MailStore, MessageMeta } from "../store/mail_store.ts";
 
 /** A logged-in view of one user's mail. */
 export class MailboxReader {
   #rewrites = new Set<Promise<void>>();
-  #mailboxIds: Set<number> | undefined;
+  #mailboxIds: Set<MailboxId> | undefined;
 
   private constructor(
     readonly store: MailStore,
@@ -42,18 +42,19 @@ export class MailboxReader {
     return box ? await this.store.listMessages(box.id) : [];
   }
 
-  /** The clear text of a message of this user. */
-  async read(messageId: number): Promise<Uint8Array> {
-    const sealed = await this.store.getMessage(messageId);
-    if (!sealed) throw new Error(`message ${messageId} does not exist`);
-    if (!(await this.#ownsMailbox(sealed.mailboxId))) {
-      throw new Error(`message ${messageId} is not in a mailbox of ${this.address}`);
+  /** The clear text of the message `uid` of one of this user's mailboxes. */
+  async read(mailboxId: MailboxId, uid: number): Promise<Uint8Array> {
+    // Checked first: the store would serve any user's mailbox to whoever names its id.
+    if (!(await this.#ownsMailbox(mailboxId))) {
+      throw new Error(`mailbox ${mailboxId} is not a mailbox of ${this.address}`);
     }
+    const sealed = await this.store.getMessage(mailboxId, uid);
+    if (!sealed?.body) throw new Error(`message ${uid} of mailbox ${mailboxId} does not exist`);
     const opened = await openMessage(sealed.body, sealed.wrappedKey, sealed.keyWrap, this.keys);
     if (opened.rewrapped) {
       // Not awaited: the store batches re-wraps into few commits, and a lost one is harmless
       // (the RSA-wrapped key stays until it lands). `settled()` waits for them.
-      const write = this.store.rewrapMessageKey(messageId, opened.rewrapped, "sym")
+      const write = this.store.rewrapMessageKey(mailboxId, uid, opened.rewrapped, "sym")
         .catch(() => {})
         .finally(() => this.#rewrites.delete(write));
       this.#rewrites.add(write);
@@ -66,7 +67,7 @@ export class MailboxReader {
     await Promise.all(this.#rewrites);
   }
 
-  async #ownsMailbox(mailboxId: number): Promise<boolean> {
+  async #ownsMailbox(mailboxId: MailboxId): Promise<boolean> {
     if (this.#mailboxIds?.has(mailboxId)) return true;
     // A mailbox made after the last look (e.g. Junk) is found by looking again.
     this.#mailboxIds = new Set((await this.store.listMailboxes(this.address)).map((b) => b.id));

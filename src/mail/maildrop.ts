@@ -4,7 +4,7 @@
  * part of it; deletions happen only through `expunge()`, at QUIT.
  */
 import type { Login } from "../auth/authenticator.ts";
-import type { MailStore, MessageMeta } from "../store/mail_store.ts";
+import type { MailboxId, MailStore, MessageMeta } from "../store/mail_store.ts";
 import { MailboxReader } from "./mailbox_reader.ts";
 
 const READ_AHEAD = 4;
@@ -30,11 +30,13 @@ export class MaildropLocks {
 /** An open, locked maildrop. */
 export class Maildrop {
   #released = false;
+  /** Reads started ahead, by UID. */
   #ahead = new Map<number, Promise<Uint8Array>>();
   #aheadOctets = 0;
 
   private constructor(
     readonly messages: readonly MessageMeta[],
+    readonly mailboxId: MailboxId,
     readonly uidValidity: number,
     private readonly reader: MailboxReader,
     private readonly locks: MaildropLocks,
@@ -51,7 +53,7 @@ export class Maildrop {
       const reader = MailboxReader.withKeys(store, login.address, login.keys);
       const box = await store.ensureMailbox(login.address, "INBOX");
       const messages = await store.listMessages(box.id);
-      return new Maildrop(messages, box.uidValidity, reader, locks);
+      return new Maildrop(messages, box.id, box.uidValidity, reader, locks);
     } catch (err) {
       locks.release(login.address);
       throw err;
@@ -60,13 +62,13 @@ export class Maildrop {
 
   /** The clear text of a message of this maildrop. */
   read(meta: MessageMeta): Promise<Uint8Array> {
-    const ahead = this.#ahead.get(meta.id);
+    const ahead = this.#ahead.get(meta.uid);
     if (ahead) {
-      this.#ahead.delete(meta.id);
+      this.#ahead.delete(meta.uid);
       this.#aheadOctets -= meta.size;
       return ahead;
     }
-    return this.reader.read(meta.id);
+    return this.reader.read(this.mailboxId, meta.uid);
   }
 
   /**
@@ -77,18 +79,18 @@ export class Maildrop {
   readAhead(meta: MessageMeta, skip: (m: MessageMeta) => boolean): void {
     const from = this.messages.indexOf(meta) + 1;
     for (const next of this.messages.slice(from, from + READ_AHEAD)) {
-      if (this.#ahead.has(next.id) || skip(next)) continue;
+      if (this.#ahead.has(next.uid) || skip(next)) continue;
       if (this.#aheadOctets + next.size > READ_AHEAD_OCTETS) break;
-      const opened = this.reader.read(next.id);
+      const opened = this.reader.read(this.mailboxId, next.uid);
       opened.catch(() => {}); // a failure is reported when the message is actually read
-      this.#ahead.set(next.id, opened);
+      this.#ahead.set(next.uid, opened);
       this.#aheadOctets += next.size;
     }
   }
 
-  /** Removes the messages durably (the UPDATE state, RFC 1939 §6). */
-  async expunge(ids: number[]): Promise<void> {
-    if (ids.length > 0) await this.reader.store.expunge(ids);
+  /** Removes the messages with these UIDs durably (the UPDATE state, RFC 1939 §6). */
+  async expunge(uids: number[]): Promise<void> {
+    if (uids.length > 0) await this.reader.store.expunge(this.mailboxId, uids);
   }
 
   /** Releases the lock (idempotent). */

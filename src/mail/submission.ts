@@ -1,6 +1,6 @@
 /**
  * Mail from logged-in users (RFC 6409): local recipients get it in their INBOX, the sender
- * gets a copy in "Sent" (sealed for them like any delivery, so IMAP can show it), and remote
+ * gets a copy in their \Sent mailbox (sealed for them like any delivery, so IMAP can show it), and remote
  * recipients go, DKIM-signed, to the outbound queue.
  */
 import type { Login } from "../auth/authenticator.ts";
@@ -36,7 +36,7 @@ export class Submission {
     const returnPath = new TextEncoder().encode(`Return-Path: <${message.from}>\r\n`);
     const targets: MailboxTarget[] = [
       ...local.map((address) => ({ address, mailbox: "INBOX" })),
-      { address: login.address, mailbox: "Sent", flags: ["\\Seen"] },
+      { address: login.address, mailbox: "Sent", specialUse: "\\Sent", flags: ["\\Seen"] },
     ];
     // Both must be durable before the 250; they commit independently, so they run together.
     await Promise.all([
@@ -48,7 +48,7 @@ export class Submission {
         dsn: message.dsn,
         recipientDsn: message.recipientDsn,
       }),
-      this.delivery.deliverTo(concatBytes(returnPath, message.content), targets),
+      this.delivery.deliverTo(concatBytes(returnPath, message.content), targets, message.id),
     ]);
   }
 }

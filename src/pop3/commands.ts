@@ -104,7 +104,7 @@ async function sendContent(
   try {
     content = await s.drop!.read(meta);
   } catch (err) {
-    s.log.error("pop3.read.failed", { id: meta.id, error: (err as Error).message });
+    s.log.error("pop3.read.failed", { uid: meta.uid, error: (err as Error).message });
     return s.err("[SYS/TEMP] Cannot read the message now");
   }
   s.conn.write(`+OK ${first}\r\n`);
@@ -297,16 +297,16 @@ export const POP3_COMMANDS: Table = {
     outOfState: "",
     async handle(s) {
       if (s.state === "transaction" && s.deleted.size > 0) {
-        const ids = [...s.deleted].map((n) => s.drop!.messages[n - 1].id);
+        const uids = [...s.deleted].map((n) => s.drop!.messages[n - 1].uid);
         try {
-          await s.drop!.expunge(ids);
+          await s.drop!.expunge(uids);
         } catch (err) {
           s.log.error("pop3.update.failed", { error: (err as Error).message });
           s.conn.write("-ERR [SYS/TEMP] Some deleted messages were not removed\r\n");
           s.conn.close();
           return;
         }
-        s.log.info("pop3.update", { deleted: ids.length });
+        s.log.info("pop3.update", { deleted: uids.length });
       }
       s.ok(`${s.ports.hostname} fsmtp POP3 server signing off`);
       s.conn.close();

@@ -1,78 +1,41 @@
 /**
- * The MailStore contract: every backend (SQLite now, Cassandra later) runs these tests through
+ * The MailStore contract: every backend (SQLite now, Cassandra next) runs these tests through
  * `mailStoreContract`, so the protocol code can rely on one behaviour whatever the store.
  * Contents are opaque bytes here; the store never sees clear text, so neither do these tests.
+ * Mailbox ids are opaque strings: nothing here assumes their form.
+ *
+ * Sections: users, delivery and lifecycle here; mailboxes, messages and changes in the files
+ * beside this one.
  */
 import assert from "node:assert/strict";
+import { StoreError } from "../../src/store/mail_store.ts";
 import {
-  type Delivery,
-  type DeliveryItem,
-  type MailStore,
-  StoreError,
-} from "../../src/store/mail_store.ts";
+  addUser,
+  ALICE,
+  assertStrictlyAscending,
+  BOB,
+  bytes,
+  CAROL,
+  type ContractTest,
+  delivery,
+  item,
+  mailbox,
+  message,
+  NO_MAILBOX,
+  randomBytes,
+  rejectsWith,
+  type StoreFixture,
+  uidsOf,
+} from "./mail_store_contract_helpers.ts";
+import { mailboxContract } from "./mail_store_contract_mailboxes.ts";
+import { messageContract } from "./mail_store_contract_messages.ts";
+import { changeContract } from "./mail_store_contract_changes.ts";
 
-/** A store opened for one test, and how to dispose of what it left behind. */
-export interface StoreFixture {
-  store: MailStore;
-  /** Removes the store's files or keyspace; called after the store is closed. */
-  cleanup: () => Promise<void>;
-  /**
-   * The number of stored bodies, when the backend can tell: lets the contract check that
-   * bodies are shared between recipients and go once nobody refers to them, which the port
-   * itself does not show.
-   */
-  countBodies?: () => Promise<number>;
-}
-
-const ALICE = "alice@test.example";
-const BOB = "bob@test.example";
-const CAROL = "carol@test.example";
-
-function bytes(...values: number[]): Uint8Array {
-  return new Uint8Array(values);
-}
-
-function randomBytes(length: number): Uint8Array {
-  return crypto.getRandomValues(new Uint8Array(length));
-}
-
-async function addUser(store: MailStore, address: string): Promise<void> {
-  await store.createUser({ address, keys: randomBytes(32), createdAt: Date.now() });
-}
-
-function item(address: string, mailbox = "INBOX", flags?: string[]): DeliveryItem {
-  return { address, mailbox, wrappedKey: randomBytes(16), keyWrap: "rsa", flags };
-}
-
-function delivery(items: DeliveryItem[], body = randomBytes(64)): Delivery {
-  return { body, size: body.length + 10, internalDate: Date.now(), items };
-}
-
-async function inbox(store: MailStore, address: string) {
-  const box = await store.getMailbox(address, "INBOX");
-  assert.ok(box, `${address} has no INBOX`);
-  return box;
-}
-
-/** Asserts that `promise` rejects with a StoreError of `code`. */
-async function rejectsWith(promise: Promise<unknown>, code: StoreError["code"]): Promise<void> {
-  await assert.rejects(promise, (err: unknown) => {
-    assert.ok(err instanceof StoreError, `expected a StoreError, got ${err}`);
-    assert.equal(err.code, code);
-    return true;
-  });
-}
-
-function assertStrictlyAscending(values: number[], what: string): void {
-  for (let i = 1; i < values.length; i++) {
-    assert.ok(values[i] > values[i - 1], `${what} not strictly ascending at ${i}: ${values}`);
-  }
-}
+export type { StoreFixture } from "./mail_store_contract_helpers.ts";
 
 /** Registers the contract's tests for one backend; `open` gives a fresh, empty store. */
 export function mailStoreContract(name: string, open: () => Promise<StoreFixture>): void {
-  /** One Deno.test on a fresh store, closed and cleaned up whatever happens. */
-  function contractTest(title: string, fn: (t: Deno.TestContext, f: StoreFixture) => unknown) {
+  const contractTest: ContractTest = (title, fn) => {
     Deno.test(`${name} contract: ${title}`, async (t) => {
       const fixture = await open();
       try {
@@ -82,8 +45,17 @@ export function mailStoreContract(name: string, open: () => Promise<StoreFixture
         await fixture.cleanup();
       }
     });
-  }
+  };
 
+  usersContract(contractTest);
+  mailboxContract(contractTest);
+  deliveryContract(contractTest);
+  messageContract(contractTest);
+  changeContract(contractTest);
+  lifecycleContract(contractTest);
+}
+
+function usersContract(contractTest: ContractTest): void {
   contractTest("users", async (t, { store }) => {
     await t.step("createUser then getUser round-trips the record", async () => {
       const keys = bytes(1, 2, 3, 250);
@@ -124,95 +96,84 @@ export function mailStoreContract(name: string, open: () => Promise<StoreFixture
     });
   });
 
-  contractTest("mailboxes", async (t, { store }) => {
+  contractTest("deleteUser removes mailboxes and messages", async (t, { store, countBodies }) => {
     await addUser(store, ALICE);
-    await t.step("a new user has an INBOX with a nonzero UIDVALIDITY", async () => {
-      const box = await inbox(store, ALICE);
-      assert.equal(box.address, ALICE);
-      assert.equal(box.name, "INBOX");
-      assert.ok(box.uidValidity > 0 && box.uidValidity < 2 ** 32, `uidValidity ${box.uidValidity}`);
-      assert.ok(box.uidNext >= 1);
-      assert.ok(box.highestModSeq >= 0);
-      assert.deepEqual((await store.listMailboxes(ALICE)).map((b) => b.name), ["INBOX"]);
+    await addUser(store, BOB);
+    const [shared, forBob] = await store.deliver(delivery([item(ALICE), item(BOB)]));
+    const [own] = await store.deliver(delivery([item(ALICE, "Junk")]));
+    const bodies = await countBodies?.();
+    await t.step("the user's messages, mailboxes and subscriptions are gone", async () => {
+      assert.equal(await store.deleteUser(ALICE), true);
+      assert.equal(await store.getMessage(shared.mailboxId, shared.uid), undefined);
+      assert.equal(await store.getMessage(own.mailboxId, own.uid), undefined);
+      assert.equal(await store.getMailboxById(shared.mailboxId), undefined);
+      assert.deepEqual(await store.listMailboxes(ALICE), []);
+      assert.deepEqual(await store.listSubscriptions(ALICE), []);
+      assert.equal(await store.usage(ALICE), 0);
     });
-    await t.step("ensureMailbox creates once and then returns the same mailbox", async () => {
-      const sent = await store.ensureMailbox(ALICE, "Sent");
-      assert.equal(sent.name, "Sent");
-      assert.ok(sent.uidValidity > 0);
-      assert.deepEqual(await store.ensureMailbox(ALICE, "Sent"), sent);
-      assert.deepEqual(await store.getMailbox(ALICE, "Sent"), sent);
-      assert.deepEqual(await store.ensureMailbox(ALICE, "INBOX"), await inbox(store, ALICE));
-      const names = (await store.listMailboxes(ALICE)).map((b) => b.name).sort();
-      assert.deepEqual(names, ["INBOX", "Sent"]);
+    await t.step("another recipient's copy and its body stay", async () => {
+      assert.ok((await message(store, forBob)).body?.length);
+      if (bodies !== undefined) assert.equal(await countBodies?.(), bodies - 1);
     });
-    await t.step("mailboxes of different users are distinct", async () => {
-      await addUser(store, BOB);
-      assert.notEqual((await inbox(store, BOB)).id, (await inbox(store, ALICE)).id);
-    });
-    await t.step("an unknown mailbox is undefined", async () => {
-      assert.equal(await store.getMailbox(ALICE, "Nope"), undefined);
-      assert.deepEqual(await store.listMailboxes("nobody@test.example"), []);
-    });
-    await t.step("ensureMailbox for an unknown user fails with not-found", async () => {
-      await rejectsWith(store.ensureMailbox("nobody@test.example", "INBOX"), "not-found");
-    });
-    await t.step("a mailbox created again gets a larger UIDVALIDITY", async () => {
-      const before = await inbox(store, BOB);
-      await store.deleteUser(BOB);
-      await addUser(store, BOB);
-      const after = await inbox(store, BOB);
-      assert.ok(
-        after.uidValidity > before.uidValidity,
-        `${after.uidValidity} after ${before.uidValidity}`,
-      );
+    await t.step("a delivery to the deleted user fails with not-found", async () => {
+      await rejectsWith(store.deliver(delivery([item(ALICE)])), "not-found");
     });
   });
+}
 
+function deliveryContract(contractTest: ContractTest): void {
   contractTest("delivery", async (t, { store, countBodies }) => {
     await addUser(store, ALICE);
     await addUser(store, BOB);
     await t.step("one delivery reaches several recipients and mailboxes", async () => {
       const bodiesBefore = await countBodies?.();
       const body = randomBytes(300);
-      const items = [item(ALICE), item(BOB), item(ALICE, "Sent", ["\\Seen"])];
+      const items = [item(ALICE), item(BOB), item(ALICE, "Lists/deno", ["\\Seen"])];
       const d = delivery(items, body);
-      const ids = await store.deliver(d);
-      assert.equal(ids.length, 3);
-      assert.equal(new Set(ids).size, 3);
+      const refs = await store.deliver(d);
+      assert.equal(refs.length, 3);
       if (bodiesBefore !== undefined) assert.equal(await countBodies?.(), bodiesBefore + 1);
-      const sent = await store.getMailbox(ALICE, "Sent");
-      assert.ok(sent, "Sent was not created on demand");
-      const boxes = [(await inbox(store, ALICE)).id, (await inbox(store, BOB)).id, sent.id];
-      for (const [i, id] of ids.entries()) {
-        const m = await store.getMessage(id);
-        assert.ok(m, `message ${id} missing`);
-        assert.equal(m.id, id);
-        assert.equal(m.mailboxId, boxes[i], `item ${i} landed in the wrong mailbox`);
+      const lists = await store.getMailbox(ALICE, "Lists/deno");
+      assert.ok(lists, "a missing mailbox was not created on demand");
+      const boxes = [(await mailbox(store, ALICE)).id, (await mailbox(store, BOB)).id, lists.id];
+      assert.equal(new Set(boxes).size, 3);
+      for (const [i, ref] of refs.entries()) {
+        assert.equal(ref.mailboxId, boxes[i], `item ${i} landed in the wrong mailbox`);
+        const m = await message(store, ref);
+        assert.equal(m.mailboxId, ref.mailboxId);
+        assert.equal(m.uid, ref.uid);
         assert.deepEqual(m.body, body);
         assert.deepEqual(m.wrappedKey, items[i].wrappedKey);
         assert.equal(m.keyWrap, "rsa");
         assert.equal(m.size, d.size);
         assert.equal(m.internalDate, d.internalDate);
         assert.deepEqual(m.flags, i === 2 ? ["\\Seen"] : []);
+        assert.equal(m.summary, undefined);
         assert.ok(m.uid >= 1 && m.modSeq >= 1);
       }
     });
     await t.step("UIDs ascend and uidNext advances past them", async () => {
-      const before = await inbox(store, ALICE);
+      const before = await mailbox(store, ALICE);
       const uids: number[] = [];
       for (let i = 0; i < 3; i++) {
-        const [id] = await store.deliver(delivery([item(ALICE)]));
-        uids.push((await store.getMessage(id))!.uid);
+        const [ref] = await store.deliver(delivery([item(ALICE)]));
+        uids.push(ref.uid);
       }
       assertStrictlyAscending(uids, "UIDs");
       assert.ok(uids[0] >= before.uidNext);
-      const after = await inbox(store, ALICE);
+      const after = await mailbox(store, ALICE);
       assert.ok(after.uidNext > uids[2]);
       assert.equal(after.uidValidity, before.uidValidity);
       assert.ok(after.highestModSeq > before.highestModSeq);
     });
+    await t.step("two items for one mailbox are two messages", async () => {
+      const refs = await store.deliver(delivery([item(BOB), item(BOB)]));
+      assert.equal(refs.length, 2);
+      assert.equal(refs[0].mailboxId, refs[1].mailboxId);
+      assert.notEqual(refs[0].uid, refs[1].uid);
+    });
     await t.step("listMessages gives metadata in UID order", async () => {
-      const box = await inbox(store, ALICE);
+      const box = await mailbox(store, ALICE);
       const list = await store.listMessages(box.id);
       assert.equal(list.length, 4);
       assertStrictlyAscending(list.map((m) => m.uid), "listed UIDs");
@@ -221,103 +182,93 @@ export function mailStoreContract(name: string, open: () => Promise<StoreFixture
         assert.ok(!("body" in m), "listMessages should not carry bodies");
         assert.ok(m.modSeq <= box.highestModSeq);
       }
-      assert.deepEqual(await store.listMessages(-1), []);
+      assert.deepEqual(await store.listMessages(NO_MAILBOX), []);
     });
     await t.step("an unknown message is undefined", async () => {
-      assert.equal(await store.getMessage(-1), undefined);
+      assert.equal(await store.getMessage((await mailbox(store, ALICE)).id, 99_999), undefined);
+      assert.equal(await store.getMessage(NO_MAILBOX, 1), undefined);
+    });
+    await t.step("the summary is stored with the message", async () => {
+      const d = { ...delivery([item(ALICE), item(BOB)]), summary: randomBytes(40) };
+      for (const ref of await store.deliver(d)) {
+        assert.deepEqual((await message(store, ref)).summary, d.summary);
+      }
     });
     await t.step("a delivery with an unknown recipient stores nothing at all", async () => {
       const bodiesBefore = await countBodies?.();
-      const before = (await store.listMessages((await inbox(store, BOB)).id)).length;
+      const bob = await mailbox(store, BOB);
+      const before = await uidsOf(store, bob.id);
       await rejectsWith(store.deliver(delivery([item(BOB), item(CAROL)])), "not-found");
-      assert.equal((await store.listMessages((await inbox(store, BOB)).id)).length, before);
+      assert.deepEqual(await uidsOf(store, bob.id), before);
       if (bodiesBefore !== undefined) assert.equal(await countBodies?.(), bodiesBefore);
     });
-    await t.step("a delivery without recipients is invalid", async () => {
+    await t.step("a delivery without recipients, or to an empty name, is invalid", async () => {
       await rejectsWith(store.deliver(delivery([])), "invalid");
+      await rejectsWith(store.deliver(delivery([item(ALICE, "")])), "invalid");
     });
   });
 
-  contractTest("message changes", async (t, { store }) => {
-    await addUser(store, ALICE);
-    const [id] = await store.deliver(delivery([item(ALICE)]));
-    await t.step("rewrapMessageKey replaces the wrapped key and its kind", async () => {
-      const body = (await store.getMessage(id))!.body;
-      await store.rewrapMessageKey(id, bytes(7, 7, 7), "sym");
-      const m = await store.getMessage(id);
-      assert.deepEqual(m?.wrappedKey, bytes(7, 7, 7));
-      assert.equal(m?.keyWrap, "sym");
-      assert.deepEqual(m?.body, body);
-    });
-    await t.step("rewrapMessageKey of an unknown message fails with not-found", async () => {
-      await rejectsWith(store.rewrapMessageKey(-1, bytes(1), "sym"), "not-found");
-    });
-    await t.step("setFlags replaces flags and bumps modseq and highestModSeq", async () => {
-      const before = (await store.getMessage(id))!;
-      const boxBefore = await inbox(store, ALICE);
-      const meta = await store.setFlags(id, ["\\Seen", "\\Flagged"]);
-      assert.deepEqual(meta.flags, ["\\Seen", "\\Flagged"]);
-      assert.equal(meta.id, id);
-      assert.equal(meta.uid, before.uid);
-      assert.ok(meta.modSeq > before.modSeq);
-      const boxAfter = await inbox(store, ALICE);
-      assert.ok(boxAfter.highestModSeq > boxBefore.highestModSeq);
-      assert.equal(boxAfter.highestModSeq, meta.modSeq);
-      assert.deepEqual((await store.getMessage(id))?.flags, ["\\Seen", "\\Flagged"]);
-      const again = await store.setFlags(id, []);
-      assert.deepEqual(again.flags, []);
-      assert.ok(again.modSeq > meta.modSeq);
-    });
-    await t.step("setFlags of an unknown message fails with not-found", async () => {
-      await rejectsWith(store.setFlags(-1, ["\\Seen"]), "not-found");
-    });
-  });
-
-  contractTest("expunge", async (t, { store, countBodies }) => {
+  contractTest("idempotent delivery", async (t, { store, countBodies }) => {
     await addUser(store, ALICE);
     await addUser(store, BOB);
-    const [forAlice, forBob] = await store.deliver(delivery([item(ALICE), item(BOB)]));
-    const [other] = await store.deliver(delivery([item(ALICE)]));
-    const bodies = await countBodies?.();
-    await t.step("a body still referenced by another recipient stays", async () => {
-      const boxBefore = await inbox(store, ALICE);
-      await store.expunge([forAlice]);
-      assert.equal(await store.getMessage(forAlice), undefined);
-      assert.deepEqual((await store.listMessages(boxBefore.id)).map((m) => m.id), [other]);
-      assert.ok((await inbox(store, ALICE)).highestModSeq > boxBefore.highestModSeq);
-      assert.ok((await store.getMessage(forBob))?.body.length);
+    await t.step("the same delivery id twice files each item once", async () => {
+      const d = delivery([item(ALICE), item(BOB), item(ALICE, "Sent")]);
+      const first = await store.deliver(d);
+      const bodies = await countBodies?.();
+      const again = await store.deliver({ ...d, body: randomBytes(64) });
+      assert.deepEqual(again, first);
+      assert.equal((await uidsOf(store, first[0].mailboxId)).length, 1);
+      assert.equal((await uidsOf(store, first[1].mailboxId)).length, 1);
+      assert.equal((await uidsOf(store, first[2].mailboxId)).length, 1);
+      assert.deepEqual((await message(store, first[0])).body, d.body);
       if (bodies !== undefined) assert.equal(await countBodies?.(), bodies);
     });
-    await t.step("the body goes with its last recipient", async () => {
-      await store.expunge([forBob]);
-      assert.equal(await store.getMessage(forBob), undefined);
-      if (bodies !== undefined) assert.equal(await countBodies?.(), bodies - 1);
+    await t.step("retries racing each other still file once", async () => {
+      const d = delivery([item(BOB)]);
+      const results = await Promise.all([store.deliver(d), store.deliver(d), store.deliver(d)]);
+      assert.deepEqual(results[1], results[0]);
+      assert.deepEqual(results[2], results[0]);
+      assert.equal((await uidsOf(store, results[0][0].mailboxId)).length, 2);
     });
-    await t.step("expunging gone or no messages is a no-op", async () => {
-      await store.expunge([forAlice, forBob, -1]);
-      await store.expunge([]);
-      assert.ok(await store.getMessage(other));
+    await t.step("a retry with another item files only the new one", async () => {
+      const d = delivery([item(ALICE)]);
+      const [first] = await store.deliver(d);
+      const refs = await store.deliver({ ...d, items: [d.items[0], item(BOB)] });
+      assert.deepEqual(refs[0], first);
+      assert.equal(refs[1].mailboxId, (await mailbox(store, BOB)).id);
+      assert.equal((await uidsOf(store, first.mailboxId)).length, 2);
+    });
+    await t.step("another delivery id is another message", async () => {
+      const d = delivery([item(ALICE)]);
+      const [a] = await store.deliver(d);
+      const [b] = await store.deliver({ ...d, id: crypto.randomUUID() });
+      assert.notEqual(a.uid, b.uid);
     });
   });
 
-  contractTest("deleteUser removes mailboxes and messages", async (t, { store, countBodies }) => {
+  contractTest("createMailbox: false", async (t, { store, countBodies }) => {
     await addUser(store, ALICE);
-    await addUser(store, BOB);
-    const [shared, forBob] = await store.deliver(delivery([item(ALICE), item(BOB)]));
-    const [own] = await store.deliver(delivery([item(ALICE, "Junk")]));
-    const bodies = await countBodies?.();
-    await t.step("the user's messages and mailboxes are gone", async () => {
-      assert.equal(await store.deleteUser(ALICE), true);
-      assert.equal(await store.getMessage(shared), undefined);
-      assert.equal(await store.getMessage(own), undefined);
-      assert.deepEqual(await store.listMailboxes(ALICE), []);
+    await t.step("a missing mailbox is refused with not-found, nothing stored", async () => {
+      const bodies = await countBodies?.();
+      const inbox = await mailbox(store, ALICE);
+      const d = delivery([item(ALICE), { ...item(ALICE, "Nope"), createMailbox: false }]);
+      await rejectsWith(store.deliver(d), "not-found");
+      assert.equal(await store.getMailbox(ALICE, "Nope"), undefined);
+      assert.deepEqual(await uidsOf(store, inbox.id), []);
+      if (bodies !== undefined) assert.equal(await countBodies?.(), bodies);
     });
-    await t.step("another recipient's copy and its body stay", async () => {
-      assert.ok((await store.getMessage(forBob))?.body.length);
-      if (bodies !== undefined) assert.equal(await countBodies?.(), bodies - 1);
+    await t.step("an existing mailbox takes the message", async () => {
+      const [ref] = await store.deliver(
+        delivery([{ ...item(ALICE, "Drafts", ["\\Draft"]), createMailbox: false }]),
+      );
+      assert.equal(ref.mailboxId, (await mailbox(store, ALICE, "Drafts")).id);
+      assert.deepEqual((await message(store, ref)).flags, ["\\Draft"]);
     });
-    await t.step("a delivery to the deleted user fails with not-found", async () => {
-      await rejectsWith(store.deliver(delivery([item(ALICE)])), "not-found");
+    await t.step("an unknown user is not-found too", async () => {
+      await rejectsWith(
+        store.deliver(delivery([{ ...item(CAROL), createMailbox: false }])),
+        "not-found",
+      );
     });
   });
 
@@ -325,16 +276,16 @@ export function mailStoreContract(name: string, open: () => Promise<StoreFixture
     await addUser(store, ALICE);
     await addUser(store, BOB);
     await t.step("200 deliveries at once all land with distinct ascending UIDs", async () => {
-      const box = await inbox(store, ALICE);
+      const box = await mailbox(store, ALICE);
       const results = await Promise.all(
         Array.from({ length: 200 }, () => store.deliver(delivery([item(ALICE)]))),
       );
-      const ids = results.map(([id]) => id);
-      assert.equal(new Set(ids).size, 200);
-      const list = await store.listMessages(box.id);
-      assert.deepEqual(list.map((m) => m.id).sort((a, b) => a - b), [...ids].sort((a, b) => a - b));
-      assertStrictlyAscending(list.map((m) => m.uid), "UIDs");
-      assert.ok((await inbox(store, ALICE)).uidNext > list[199].uid);
+      const uids = results.map(([ref]) => ref.uid);
+      assert.equal(new Set(uids).size, 200);
+      const list = await uidsOf(store, box.id);
+      assert.deepEqual(list, [...uids].sort((a, b) => a - b));
+      assertStrictlyAscending(list, "UIDs");
+      assert.ok((await mailbox(store, ALICE)).uidNext > list[199]);
     });
     await t.step("an unknown recipient rejects its delivery only", async () => {
       const settled = await Promise.allSettled([
@@ -356,11 +307,13 @@ export function mailStoreContract(name: string, open: () => Promise<StoreFixture
           assert.ok(s.reason instanceof StoreError && s.reason.code === "not-found");
         }
       }
-      assert.equal((await store.listMessages((await inbox(store, BOB)).id)).length, 3);
-      assert.equal((await store.listMessages((await inbox(store, ALICE)).id)).length, 201);
+      assert.equal((await uidsOf(store, (await mailbox(store, BOB)).id)).length, 3);
+      assert.equal((await uidsOf(store, (await mailbox(store, ALICE)).id)).length, 201);
     });
   });
+}
 
+function lifecycleContract(contractTest: ContractTest): void {
   contractTest("selfCheck and close", async (t, { store }) => {
     await t.step("selfCheck passes on a working store", async () => {
       await store.selfCheck();

@@ -29,7 +29,7 @@ export async function readMailbox(
     const reader = await MailboxReader.open(store, address, password);
     if (!reader) throw new Error(`cannot unlock ${address}`);
     const out: Uint8Array[] = [];
-    for (const m of await reader.list(mailbox)) out.push(await reader.read(m.id));
+    for (const m of await reader.list(mailbox)) out.push(await reader.read(m.mailboxId, m.uid));
     return out;
   } finally {
     await store.close();

@@ -34,6 +34,7 @@ async function setup() {
     const content = enc.encode(text);
     const sealed = await sealMessage(content, [await publicKeyOf(keys.get(address)!)]);
     await store.deliver({
+      id: crypto.randomUUID(),
       body: sealed.body,
       size: content.length,
       internalDate: Date.now(),
@@ -108,7 +109,7 @@ Deno.test("pop3 maildrop on a real store", async (t) => {
     );
     await t.step("expunge removes durably", async () => {
       const drop = first as Maildrop;
-      await drop.expunge([drop.messages[0].id]);
+      await drop.expunge([drop.messages[0].uid]);
       drop.release();
       await env.store.close();
       const reopened = SqliteMailStore.open(env.path);

@@ -57,8 +57,7 @@ interface FakeDrop {
 function fakeDrop(contents: string[] = MESSAGES): FakeDrop {
   const bytes = contents.map((c) => enc.encode(c));
   const messages: MessageMeta[] = bytes.map((b, i) => ({
-    id: 100 + i,
-    mailboxId: 1,
+    mailboxId: "inbox-of-alice",
     uid: 11 + i * 2,
     size: b.length,
     internalDate: 0,
@@ -74,14 +73,15 @@ function fakeDrop(contents: string[] = MESSAGES): FakeDrop {
   };
   state.drop = {
     messages,
+    mailboxId: "inbox-of-alice",
     uidValidity: 4242,
     read: (meta: MessageMeta) =>
       state.failRead
         ? Promise.reject(new Error("disk on fire"))
-        : Promise.resolve(bytes[meta.id - 100]),
-    expunge: (ids: number[]) => {
+        : Promise.resolve(bytes[(meta.uid - 11) / 2]),
+    expunge: (uids: number[]) => {
       if (state.failExpunge) return Promise.reject(new Error("disk on fire"));
-      state.expunged.push(ids);
+      state.expunged.push(uids);
       return Promise.resolve();
     },
     readAhead: () => {},
@@ -668,7 +668,7 @@ Deno.test("pop3 session: DELE, RSET and QUIT", async (t) => {
     assert.equal(await line(s, "STAT"), `+OK 1 ${sizes[1]}\r\n`);
     assert.deepEqual(s.fake.expunged, []);
     assert.match(await quit(s), /^\+OK .*signing off\r\n$/);
-    assert.deepEqual(s.fake.expunged.map((ids) => [...ids].sort((a, b) => a - b)), [[100, 102]]);
+    assert.deepEqual(s.fake.expunged.map((ids) => [...ids].sort((a, b) => a - b)), [[11, 15]]);
     assert.equal(s.fake.released, 1);
   });
   await t.step("a hang-up after DELE deletes nothing and releases the lock", async () => {
@@ -719,7 +719,7 @@ Deno.test("pop3 session: pipelined commands are answered in order", async () => 
   assert.equal(afterCapa[5], "+OK Message 1 deleted");
   assert.match(afterCapa[6], /signing off$/);
   await s.done;
-  assert.deepEqual(s.fake.expunged, [[100]]);
+  assert.deepEqual(s.fake.expunged, [[11]]);
 });
 
 Deno.test("pop3 session: an idle client is logged out and nothing is deleted", async () => {

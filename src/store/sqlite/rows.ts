@@ -4,7 +4,15 @@
  * mistake fails with the column's name rather than as a wrong value further up.
  */
 import type { SQLOutputValue } from "node:sqlite";
-import type { KeyWrap, Mailbox, MessageMeta, SealedMessage, UserRecord } from "../mail_store.ts";
+import type { KeyWrap } from "../../crypto/message_seal.ts";
+import type {
+  Mailbox,
+  MailboxId,
+  MessageMeta,
+  SealedMessage,
+  SpecialUse,
+  UserRecord,
+} from "../mail_store.ts";
 
 /** One row as node:sqlite returns it. */
 export type Row = Record<string, SQLOutputValue>;
@@ -31,6 +39,40 @@ export function blob(row: Row, column: string): Uint8Array {
   throw new TypeError(`column ${column} is ${v === null ? "null" : typeof v}, not a blob`);
 }
 
+/** The blob in `column`, or undefined when it is null. */
+export function optionalBlob(row: Row, column: string): Uint8Array | undefined {
+  return row[column] === null ? undefined : blob(row, column);
+}
+
+/**
+ * The port's opaque id of a mailbox row: its integer id in decimal. Only this folder knows
+ * that; see {@link rowIdOf} for the way back.
+ */
+export function mailboxIdOf(rowId: number): MailboxId {
+  return String(rowId);
+}
+
+/**
+ * The row id behind a port mailbox id, or undefined for a string this store never made (which
+ * therefore names no mailbox).
+ */
+export function rowIdOf(id: MailboxId): number | undefined {
+  if (!/^[1-9][0-9]{0,15}$/.test(id)) return undefined;
+  const n = Number(id);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** The special uses the schema allows (RFC 6154 §2). */
+export const SPECIAL_USES: readonly SpecialUse[] = [
+  "\\All",
+  "\\Archive",
+  "\\Drafts",
+  "\\Flagged",
+  "\\Junk",
+  "\\Sent",
+  "\\Trash",
+];
+
 /** A `users` row. */
 export function toUser(row: Row): UserRecord {
   return {
@@ -43,12 +85,13 @@ export function toUser(row: Row): UserRecord {
 /** A `mailboxes` row. */
 export function toMailbox(row: Row): Mailbox {
   return {
-    id: int(row, "id"),
+    id: mailboxIdOf(int(row, "id")),
     address: text(row, "address"),
     name: text(row, "name"),
     uidValidity: int(row, "uid_validity"),
     uidNext: int(row, "uid_next"),
     highestModSeq: int(row, "highest_modseq"),
+    ...(row.special_use === null ? {} : { specialUse: toSpecialUse(text(row, "special_use")) }),
   };
 }
 
@@ -60,8 +103,7 @@ export function splitFlags(flags: string): string[] {
 /** A `messages` row without its content. */
 export function toMessageMeta(row: Row): MessageMeta {
   return {
-    id: int(row, "id"),
-    mailboxId: int(row, "mailbox_id"),
+    mailboxId: mailboxIdOf(int(row, "mailbox_id")),
     uid: int(row, "uid"),
     size: int(row, "size"),
     internalDate: int(row, "internal_date"),
@@ -70,14 +112,26 @@ export function toMessageMeta(row: Row): MessageMeta {
   };
 }
 
-/** A `messages` row joined with its body (column `data`). */
+/**
+ * A `messages` row joined with its body's `summary`, and with the body itself (column `data`)
+ * when the query selected it.
+ */
 export function toSealedMessage(row: Row): SealedMessage {
-  return {
+  const sealed: SealedMessage = {
     ...toMessageMeta(row),
-    body: blob(row, "data"),
     wrappedKey: blob(row, "wrapped_key"),
     keyWrap: toKeyWrap(text(row, "key_wrap")),
   };
+  const summary = optionalBlob(row, "summary");
+  if (summary) sealed.summary = summary;
+  if ("data" in row) sealed.body = blob(row, "data");
+  return sealed;
+}
+
+function toSpecialUse(value: string): SpecialUse {
+  const found = SPECIAL_USES.find((use) => use === value);
+  if (found) return found;
+  throw new TypeError(`column special_use is "${value}", not a special use`);
 }
 
 function toKeyWrap(value: string): KeyWrap {

@@ -104,6 +104,81 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (message_id, address)
   ) STRICT;
   `,
+  // Version 3: what IMAP needs (special use, subscriptions, summaries, the expunge journal) and
+  // idempotent delivery. The default mailboxes and subscriptions of existing users are made
+  // here, as createUser makes them for new ones.
+  `
+  ALTER TABLE mailboxes ADD COLUMN special_use TEXT
+    CHECK (special_use IN ('\\All', '\\Archive', '\\Drafts', '\\Flagged', '\\Junk',
+                           '\\Sent', '\\Trash'));
+  -- The highest modseq of the tombstones pruned so far: changes since an older modseq may miss
+  -- expunges (RFC 7162 §3.2.5.2 lets the server say so through a full resync).
+  ALTER TABLE mailboxes ADD COLUMN vanished_floor INTEGER NOT NULL DEFAULT 0;
+
+  -- The sealed summary (envelope, structure, header fields) under the body's content key;
+  -- null for messages stored before it existed, filled on first read.
+  ALTER TABLE bodies ADD COLUMN summary BLOB;
+
+  -- CONDSTORE/QRESYNC ask for the messages changed after a modseq (RFC 7162 §3.1.4).
+  CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+
+  -- Subscribed names (RFC 3501 §6.3.6); a name need not be an existing mailbox.
+  CREATE TABLE subscriptions (
+    address TEXT NOT NULL REFERENCES users(address) ON DELETE CASCADE,
+    name    TEXT NOT NULL,
+    PRIMARY KEY (address, name)
+  ) STRICT, WITHOUT ROWID;
+
+  -- Tombstones of expunged messages, for VANISHED (RFC 7162 §3.2.10); pruned by age and count.
+  CREATE TABLE expunged (
+    mailbox_id  INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    uid         INTEGER NOT NULL,
+    modseq      INTEGER NOT NULL,
+    expunged_at INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
+
+  -- Where each item of a delivery was filed, so a retried delivery files nothing twice.
+  CREATE TABLE deliveries (
+    delivery_id  TEXT NOT NULL,
+    address      TEXT NOT NULL,
+    mailbox      TEXT NOT NULL,
+    -- Two items of one delivery for the same mailbox are two messages: 0, 1, … among them.
+    nth          INTEGER NOT NULL,
+    mailbox_id   INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+    uid          INTEGER NOT NULL,
+    delivered_at INTEGER NOT NULL,
+    PRIMARY KEY (delivery_id, address, mailbox, nth)
+  ) STRICT;
+
+  CREATE INDEX deliveries_at ON deliveries(delivered_at);
+  CREATE INDEX deliveries_mailbox ON deliveries(mailbox_id);
+
+  -- One UIDVALIDITY, above every one handed out before, for all the mailboxes made below.
+  INSERT INTO counters (name, value) VALUES ('uid_validity', unixepoch())
+    ON CONFLICT (name) DO UPDATE SET value = max(value + 1, unixepoch());
+
+  CREATE TEMP TABLE default_mailboxes (name TEXT, special_use TEXT);
+  INSERT INTO default_mailboxes VALUES
+    ('Sent', '\\Sent'), ('Drafts', '\\Drafts'), ('Trash', '\\Trash'), ('Junk', '\\Junk'),
+    ('Archive', '\\Archive');
+
+  UPDATE mailboxes SET special_use =
+    (SELECT d.special_use FROM default_mailboxes d WHERE d.name = mailboxes.name)
+  WHERE name IN (SELECT name FROM default_mailboxes);
+
+  INSERT INTO mailboxes (address, name, uid_validity, uid_next, highest_modseq, special_use)
+  SELECT u.address, d.name, (SELECT value FROM counters WHERE name = 'uid_validity'), 1, 1,
+         d.special_use
+  FROM users u CROSS JOIN default_mailboxes d
+  WHERE NOT EXISTS (SELECT 1 FROM mailboxes m WHERE m.address = u.address AND m.name = d.name);
+
+  DROP TABLE default_mailboxes;
+
+  INSERT INTO subscriptions (address, name) SELECT address, name FROM mailboxes;
+  `,
 ];
 
 /** The schema version this build writes: the number of known migrations. */
