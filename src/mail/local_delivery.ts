@@ -6,7 +6,7 @@
 import { publicKeyOf } from "../crypto/user_keys.ts";
 import { sealMessage } from "../crypto/message_seal.ts";
 import type { MailStore, MessageRef, SpecialUse } from "../store/mail_store.ts";
-import type { InboundMessage, RecipientCheck } from "../smtp/session.ts";
+import type { InboundMessage, RecipientCheck } from "./message_types.ts";
 
 /** A mailbox to deliver into. */
 export interface MailboxTarget {

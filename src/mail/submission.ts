@@ -5,7 +5,7 @@
  */
 import type { Login } from "../auth/authenticator.ts";
 import { concatBytes } from "../crypto/bytes.ts";
-import type { SubmittedMessage } from "../smtp/session.ts";
+import type { SubmittedMessage } from "./message_types.ts";
 import type { LocalDelivery, MailboxTarget } from "./local_delivery.ts";
 import type { Outbound } from "./outbound.ts";
 

@@ -6,6 +6,7 @@
 import type { SecureContext } from "node:tls";
 import type { Login, LoginResult } from "../auth/authenticator.ts";
 import type { CheckInput, CheckVerdict } from "../inbound/message_checks.ts";
+import type { InboundMessage, RecipientCheck, SubmittedMessage } from "../mail/message_types.ts";
 import type { EnvelopeDsn, RecipientDsn } from "./dsn_params.ts";
 import type { Connection } from "../net/connection.ts";
 import type { OctetBudget } from "../net/octet_budget.ts";
@@ -31,32 +32,6 @@ export interface SessionLimits {
   maxRecipients: number;
   maxErrors: number;
   commandTimeoutMs: number;
-}
-
-/** A message ready for delivery. */
-export interface InboundMessage {
-  id: string;
-  /** The reverse-path; "" for the null sender. */
-  from: string;
-  /** Lower-cased local recipient addresses, without duplicates. */
-  recipients: string[];
-  /** The message with the trace headers this server added. */
-  content: Uint8Array;
-  /** The mailbox to file it in; INBOX unless the checks said Junk. */
-  mailbox?: string;
-}
-
-/** What a recipient lookup found. */
-export type RecipientCheck = "ok" | "no-such-user" | "not-local";
-
-/** A message from a logged-in user (submission, RFC 6409). */
-export interface SubmittedMessage extends InboundMessage {
-  /** The address of the user who logged in. */
-  user: string;
-  /** The client sent SMTPUTF8 (RFC 6531): the message needs it onward too. */
-  smtputf8: boolean;
-  dsn: EnvelopeDsn;
-  recipientDsn: Map<string, RecipientDsn>;
 }
 
 /** What the submission role adds (RFC 6409, RFC 4954); absent on the MX listener. */

@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { Connection } from "../../src/net/connection.ts";
 import { createLogger } from "../../src/log.ts";
-import { type InboundMessage, type SmtpPorts, SmtpSession } from "../../src/smtp/session.ts";
+import type { InboundMessage } from "../../src/mail/message_types.ts";
+import { type SmtpPorts, SmtpSession } from "../../src/smtp/session.ts";
 import { MemorySocket } from "../helpers/memory_socket.ts";
 import { OctetBudget } from "../../src/net/octet_budget.ts";
 
