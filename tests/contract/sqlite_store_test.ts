@@ -201,6 +201,28 @@ Deno.test("sqlite store: journal bounds", async (t) => {
   }
 });
 
+Deno.test("sqlite store: the change feed speaks only of committed changes", async () => {
+  const { dir, path } = await tempDb();
+  const store = SqliteMailStore.open(path);
+  try {
+    await store.createUser({ address: USER, keys: new Uint8Array([1]), createdAt: 1 });
+    const inbox = (await store.getMailbox(USER, "INBOX"))!;
+    // Another connection sees only what is committed: what a second process would see.
+    const committed: number[] = [];
+    const stop = store.changes.subscribe(inbox.id, () => {
+      committed.push(peek(path, "SELECT count(*) FROM messages"));
+    });
+    const [ref] = await store.deliver(oneDelivery(1));
+    await store.storeFlags(inbox.id, [ref.uid], "add", ["\\Seen"]);
+    await store.expunge(inbox.id, [ref.uid]);
+    stop();
+    assert.deepEqual(committed, [1, 1, 0]);
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("sqlite store: a locked file is unavailable, not a crash", async () => {
   const { dir, path } = await tempDb();
   const store = SqliteMailStore.open(path, { busyTimeoutMs: 50 });
