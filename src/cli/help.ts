@@ -5,7 +5,7 @@ Usage: fsmtp COMMAND [--config PATH]
 
 Commands:
   -h, --help                      this text
-  -r, --run=smtp|pop3|all         start the servers (all: every listener built so far)
+  -r, --run=smtp|pop3|imap|all    start the servers (all: every listener configured)
   -a, --adduser ADDRESS           add a user; asks for the password (not echoed)
         [--password-stdin]        read the password from standard input instead
         [--recovery-key]          also print a one-time recovery key for the mail

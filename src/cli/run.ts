@@ -1,5 +1,5 @@
 /**
- * `fsmtp --run=smtp|pop3|all`: starts the servers, creating on first run what is missing
+ * `fsmtp --run=smtp|pop3|imap|all`: starts the servers, creating on first run what is missing
  * (keys, data folder); SIGHUP re-reads the config, SIGTERM/SIGINT shut down gracefully.
  */
 import type { SecureContext } from "node:tls";
@@ -12,6 +12,7 @@ import { loadTlsContext } from "../net/tls_context.ts";
 import { formatReply } from "../smtp/reply.ts";
 import { SmtpSession } from "../smtp/session.ts";
 import { Pop3Session } from "../pop3/session.ts";
+import { ImapSession } from "../imap/session.ts";
 import { Runtime } from "./runtime.ts";
 import { deliverToDomain } from "../smtp_client/deliver.ts";
 import { deliveryOptions } from "../mail/delivery_options.ts";
@@ -24,10 +25,12 @@ export const RUN_TARGETS = ["smtp", "pop3", "imap", "all"] as const;
 const TARGET_LISTENERS: Record<string, ListenerKey[]> = {
   smtp: ["smtp", "submission", "submissions"],
   pop3: ["pop3", "pop3s"],
-  all: ["smtp", "submission", "submissions", "pop3", "pop3s"],
+  imap: ["imap", "imaps"],
+  all: ["smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps"],
 };
-const NOT_BUILT: ListenerKey[] = ["imap", "imaps"];
-const IMPLICIT_TLS: ListenerKey[] = ["submissions", "pop3s"];
+const IMPLICIT_TLS: ListenerKey[] = ["submissions", "pop3s", "imaps"];
+/** IMAP command lines carry long UID sets: Dovecot allows 64 KiB (imap_max_line_length). */
+const IMAP_MAX_LINE = 64 * 1024;
 
 const SHUTDOWN_GRACE_MS = 30_000;
 
@@ -36,12 +39,6 @@ export async function runServers(target: string, configPath: string | undefined)
   if (!(RUN_TARGETS as readonly string[]).includes(target)) {
     console.error(`fsmtp: --run takes one of ${RUN_TARGETS.join(", ")}, not "${target}"`);
     return 2;
-  }
-  if (target === "imap") {
-    console.error(
-      "fsmtp: IMAP (listen.imap, listen.imaps) is not built yet; use --run=smtp|pop3|all",
-    );
-    return 1;
   }
   const { config, path } = loadConfig(configPath);
   const log = createLogger(config.log_level);
@@ -75,7 +72,6 @@ export async function runServers(target: string, configPath: string | undefined)
   for (const s of services) {
     console.log(`fsmtp: listening ${s.listener.name} on ${s.listener.host}:${s.listener.port}`);
   }
-  if (target === "all") console.log(`fsmtp: not built yet: ${NOT_BUILT.join(", ")}`);
   if (services.length === 0) {
     console.error(`fsmtp: every listener of --run=${target} is disabled in [listen]`);
     await store.close();
@@ -128,30 +124,45 @@ function startOne(
   const config = () => runtime.config;
   const implicitTls = IMPLICIT_TLS.includes(key) ? (): SecureContext => runtime.tls : undefined;
   const pop3 = key === "pop3" || key === "pop3s";
+  const imap = key === "imap" || key === "imaps";
   return startService({
     name: key,
     address,
     gate,
     log,
     implicitTls,
-    refusal: pop3 ? "-ERR [SYS/TEMP] Too many connections, try again later\r\n" : formatReply({
-      code: 421,
-      enhanced: "4.7.0",
-      text: `${config().hostname} Too many connections, try again later`,
-    }),
+    refusal: refusal(key, config().hostname),
     limits: () => ({
-      maxLineLength: config().limits.max_line_length,
-      // RFC 1939 §3: a POP3 autologout timer must be at least 10 minutes.
+      maxLineLength: imap
+        ? Math.max(config().limits.max_line_length, IMAP_MAX_LINE)
+        : config().limits.max_line_length,
+      // RFC 1939 §3: a POP3 autologout timer must be at least 10 minutes. IMAP sets its own.
       timeoutMs: pop3
         ? Math.max(config().limits.command_timeout, 600_000)
         : config().limits.command_timeout,
     }),
-    createSession: (conn, sessionLog) =>
-      pop3 ? new Pop3Session(conn, runtime.pop3Ports(), sessionLog) : new SmtpSession(
+    createSession: (conn, sessionLog) => {
+      if (pop3) return new Pop3Session(conn, runtime.pop3Ports(), sessionLog);
+      if (imap) return new ImapSession(conn, runtime.imapPorts(), sessionLog);
+      return new SmtpSession(
         conn,
         runtime.smtpPorts(key === "smtp" ? "mx" : "submission"),
         sessionLog,
-      ),
+      );
+    },
+  });
+}
+
+/** The line a client over the connection limits gets, in its protocol's words. */
+function refusal(key: ListenerKey, hostname: string): string {
+  if (key === "pop3" || key === "pop3s") {
+    return "-ERR [SYS/TEMP] Too many connections, try again later\r\n";
+  }
+  if (key === "imap" || key === "imaps") return "* BYE Too many connections, try again later\r\n";
+  return formatReply({
+    code: 421,
+    enhanced: "4.7.0",
+    text: `${hostname} Too many connections, try again later`,
   });
 }
 

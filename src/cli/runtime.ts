@@ -15,6 +15,9 @@ import { parseListen } from "../config/load_config.ts";
 import type { Connection } from "../net/connection.ts";
 import { OctetBudget } from "../net/octet_budget.ts";
 import type { Pop3Ports } from "../pop3/session.ts";
+import type { ImapPorts } from "../imap/session.ts";
+import { UserSessionCounter } from "../imap/user_sessions.ts";
+import { UserMail } from "../imap/user_mail.ts";
 import type { SmtpPorts } from "../smtp/session.ts";
 import type { MailStore } from "../store/mail_store.ts";
 import type { QueueStore } from "../queue/queue_store.ts";
@@ -23,12 +26,19 @@ import { Outbound } from "../mail/outbound.ts";
 import type { Logger } from "../log.ts";
 
 const FAILURE_WINDOW_MS = 15 * 60_000;
+/** RFC 9051 §5.4: a logged-in IMAP client is not logged out for at least 30 minutes. */
+const IMAP_MIN_IDLE_MS = 30 * 60_000;
+/** Before login an IMAP client gets the command timeout, but at most a minute. */
+const IMAP_PRE_LOGIN_MAX_MS = 60_000;
+/** Literals outside APPEND (search strings, passwords) are small. */
+const IMAP_MAX_LITERAL = 64 * 1024;
 
 /** Shared state of a running server. */
 export class Runtime {
   readonly delivery: LocalDelivery;
   readonly authenticator: Authenticator;
   readonly locks = new MaildropLocks();
+  readonly imapSessions = new UserSessionCounter(() => this.config.limits.max_connections_per_user);
   readonly memory: OctetBudget;
   readonly submission: Submission;
   #checksCache: MessageChecks | undefined;
@@ -171,6 +181,30 @@ export class Runtime {
       openMaildrop: (login) => Maildrop.open(this.store, this.locks, login),
       maxLoginFailures: 3,
       maxErrors: config.limits.max_errors,
+      handshakeTimeoutMs: config.limits.command_timeout,
+    };
+  }
+
+  /** Ports of an IMAP session. */
+  imapPorts(): ImapPorts {
+    const config = this.config;
+    return {
+      hostname: config.hostname,
+      tls: this.tls,
+      store: this.store,
+      plaintextAllowed: (conn) => this.plaintextAllowed(conn),
+      login: (address, password, ip) => this.passwordLogin(address, password, ip),
+      openMail: (login) => new UserMail(this.store, login.address, login.keys),
+      userSessions: this.imapSessions,
+      memory: this.memory,
+      limits: {
+        maxMessageSize: config.limits.max_message_size,
+        maxLiteral: IMAP_MAX_LITERAL,
+        maxErrors: config.limits.max_errors,
+        preLoginTimeoutMs: Math.min(config.limits.command_timeout, IMAP_PRE_LOGIN_MAX_MS),
+        idleTimeoutMs: Math.max(config.limits.command_timeout, IMAP_MIN_IDLE_MS),
+        quotaOctets: config.quota.max_octets,
+      },
       handshakeTimeoutMs: config.limits.command_timeout,
     };
   }

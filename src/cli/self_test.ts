@@ -13,7 +13,15 @@ import { openStore, storePath } from "./setup.ts";
 type Check = { name: string; run: () => Promise<string> | string };
 
 /** The listeners that exist so far; the rest come with their protocols. */
-const BUILT_LISTENERS: ListenerKey[] = ["smtp", "submission", "submissions", "pop3", "pop3s"];
+const BUILT_LISTENERS: ListenerKey[] = [
+  "smtp",
+  "submission",
+  "submissions",
+  "pop3",
+  "pop3s",
+  "imap",
+  "imaps",
+];
 
 /** Runs every check; returns the exit code. */
 export async function selfTest(opts: { config: string | undefined }): Promise<number> {

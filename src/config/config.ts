@@ -73,6 +73,12 @@ export interface Config {
     max_errors: number;
     /** Octets of message content all sessions together may hold in memory while receiving. */
     max_inflight_octets: number;
+    /** IMAP sessions one user may have open at once. */
+    max_connections_per_user: number;
+  };
+  quota: {
+    /** Octets each user may store; 0 = no quota (IMAP QUOTA, RFC 9208). */
+    max_octets: number;
   };
 }
 
@@ -131,6 +137,8 @@ export function defaultConfig(): Config {
       max_connections_per_ip: 20,
       max_errors: 20,
       max_inflight_octets: 512 * 1024 * 1024,
+      max_connections_per_user: 20,
     },
+    quota: { max_octets: 0 },
   };
 }

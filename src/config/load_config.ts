@@ -21,6 +21,7 @@ type Kind =
   | "listen"
   | "count"
   | "size"
+  | "quota"
   | "duration"
   | "delay"
   | "label"
@@ -68,6 +69,8 @@ const SCHEMA: Record<string, Kind> = {
   "limits.max_connections_per_ip": "count",
   "limits.max_errors": "count",
   "limits.max_inflight_octets": "size",
+  "limits.max_connections_per_user": "count",
+  "quota.max_octets": "quota",
 };
 
 /** The default config path, relative to the working directory. */
@@ -146,7 +149,9 @@ function fromEnv(kind: Kind, value: string): unknown {
   if (kind === "boolean" && /^(true|false)$/.test(value.trim())) return value.trim() === "true";
   if (kind === "port" && /^\d+$/.test(value.trim())) return Number(value);
   if (kind === "domains") return value.split(",").map((d) => d.trim()).filter((d) => d !== "");
-  if ((kind === "count" || kind === "size") && /^\d+$/.test(value.trim())) return Number(value);
+  if ((kind === "count" || kind === "size" || kind === "quota") && /^\d+$/.test(value.trim())) {
+    return Number(value);
+  }
   return value;
 }
 
@@ -211,6 +216,11 @@ function convert(kind: Kind, raw: unknown, where: string): unknown {
     case "size":
       if (typeof raw !== "number" || !Number.isInteger(raw) || raw < 512) {
         fail("a whole number of octets ≥ 512");
+      }
+      return raw;
+    case "quota":
+      if (typeof raw !== "number" || !Number.isInteger(raw) || (raw !== 0 && raw < 1024)) {
+        fail("0 (no quota) or a whole number of octets ≥ 1024");
       }
       return raw;
     case "label":

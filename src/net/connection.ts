@@ -5,6 +5,7 @@
  */
 import type { Socket } from "node:net";
 import { type SecureContext, TLSSocket } from "node:tls";
+import { constants as zlib, createDeflateRaw, createInflateRaw, type DeflateRaw } from "node:zlib";
 import { concatBytes } from "../crypto/bytes.ts";
 import { type DataProblem, DotDecoder } from "./dot_decoder.ts";
 
@@ -45,6 +46,10 @@ export class Connection {
   #discardingLine = false;
   #interrupted = false;
   #tls: TlsInfo | undefined;
+  /** Where input comes from: the socket, or the inflater once COMPRESS is on. */
+  #source: { pause(): unknown; resume(): unknown };
+  /** Output goes through this once COMPRESS is on. */
+  #deflate: DeflateRaw | undefined;
   readonly remoteAddress: string;
   readonly remotePort: number;
 
@@ -53,6 +58,7 @@ export class Connection {
     readonly limits: { maxLineLength: number; timeoutMs: number },
   ) {
     this.#socket = socket;
+    this.#source = socket;
     this.remoteAddress = normalizeAddress(socket.remoteAddress ?? "");
     this.remotePort = socket.remotePort ?? 0;
     if (socket instanceof TLSSocket && socket.encrypted) this.#tls = tlsInfo(socket);
@@ -111,7 +117,7 @@ export class Connection {
     this.#buf.set(chunk, this.#end);
     this.#end += chunk.length;
     // Backpressure: stop reading while the session has not caught up.
-    if (this.#end - this.#start > PAUSE_AT) this.#socket.pause();
+    if (this.#end - this.#start > PAUSE_AT) this.#source.pause();
     this.#notify();
   }
 
@@ -125,7 +131,7 @@ export class Connection {
   async #more(): Promise<ReadEnd | undefined> {
     if (this.#ended) return { kind: "eof" };
     this.flush();
-    this.#socket.resume();
+    this.#source.resume();
     let timer: ReturnType<typeof setTimeout> | undefined;
     let timedOut = false;
     await new Promise<void>((resolve) => {
@@ -253,14 +259,54 @@ export class Connection {
     }
     const parts = this.#out;
     this.#out = [];
-    if (parts.length === 1) this.#socket.write(parts[0]);
-    else if (parts.every((p) => typeof p === "string")) this.#socket.write(parts.join(""));
+    const sink = this.#deflate ?? this.#socket;
+    if (parts.length === 1) sink.write(parts[0]);
+    else if (parts.every((p) => typeof p === "string")) sink.write(parts.join(""));
     else {
       // Strings and bytes as one buffer, so a reply and a message body go out in one write.
-      this.#socket.write(
+      sink.write(
         concatBytes(...parts.map((p) => typeof p === "string" ? encoder.encode(p) : p)),
       );
     }
+    // A sync flush ends every burst of replies, so the client can decode all of it now.
+    this.#deflate?.flush(zlib.Z_SYNC_FLUSH);
+  }
+
+  /** True once COMPRESS=DEFLATE is on. */
+  get compressed(): boolean {
+    return this.#deflate !== undefined;
+  }
+
+  /**
+   * Turns on DEFLATE compression both ways (IMAP COMPRESS, RFC 4978): raw DEFLATE, each burst
+   * of output ended by a sync flush. Call after the OK went out. Input buffered before is
+   * clear text; everything read after it comes through the inflater, which is paused with the
+   * session like the socket is, so a small "zip bomb" cannot fill memory.
+   */
+  startCompression(): void {
+    this.flush();
+    const socket = this.#socket;
+    const inflate = createInflateRaw();
+    // A small window and memory level: the client's output needs the full window to decode,
+    // but our own output does not, and this is per connection.
+    const deflate = createDeflateRaw({ windowBits: 13, memLevel: 6 });
+    socket.removeAllListeners("data");
+    socket.on("data", (chunk: Uint8Array) => {
+      if (!inflate.write(chunk)) socket.pause();
+    });
+    inflate.on("drain", () => socket.resume());
+    inflate.on("data", (chunk: Uint8Array) => this.#push(chunk));
+    // Corrupt compressed input ends the session like an EOF.
+    inflate.on("error", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+    deflate.on("data", (chunk: Uint8Array) => {
+      if (!socket.destroyed) socket.write(chunk);
+    });
+    deflate.on("end", () => socket.end());
+    this.#source = inflate;
+    this.#deflate = deflate;
   }
 
   /**
@@ -307,8 +353,16 @@ export class Connection {
   close(): void {
     this.flush();
     if (this.#closed) return;
-    this.#closed = true;
     const socket = this.#socket;
+    const deflate = this.#deflate;
+    if (deflate) {
+      // The last compressed bytes leave with the deflater's end, then the socket ends.
+      deflate.end();
+      this.#closed = true;
+      Deno.unrefTimer(setTimeout(() => socket.destroy(), 2000));
+      return;
+    }
+    this.#closed = true;
     socket.end();
     Deno.unrefTimer(setTimeout(() => socket.destroy(), 2000));
   }

@@ -47,6 +47,8 @@ export class TestServer {
     readonly process: Deno.ChildProcess,
     readonly output: { text: string },
     readonly dns: DnsServer,
+    readonly imapPort: number,
+    readonly imapsPort: number,
   ) {}
 
   /** Where the store lives. */
@@ -73,8 +75,10 @@ export class TestServer {
 
   static async #startOnce(opts: TestServerOptions): Promise<TestServer> {
     const dir = opts.dir ?? await Deno.makeTempDir({ prefix: "fsmtp-test-" });
-    const [smtpPort, pop3Port, pop3sPort, submissionPort, submissionsPort] = [
+    const [smtpPort, pop3Port, pop3sPort, submissionPort, submissionsPort, imapPort, imapsPort] = [
       opts.smtpPort ?? freePort(),
+      freePort(),
+      freePort(),
       freePort(),
       freePort(),
       freePort(),
@@ -99,8 +103,8 @@ export class TestServer {
         `submissions = "127.0.0.1:${submissionsPort}"`,
         `pop3 = "127.0.0.1:${pop3Port}"`,
         `pop3s = "127.0.0.1:${pop3sPort}"`,
-        `imap = ""`,
-        `imaps = ""`,
+        `imap = "127.0.0.1:${imapPort}"`,
+        `imaps = "127.0.0.1:${imapsPort}"`,
         `[tls]`,
         `cert = "${join(dir, "keys", "cert.pem")}"`,
         `key = "${join(dir, "keys", "key.pem")}"`,
@@ -131,6 +135,8 @@ export class TestServer {
       process,
       output,
       dns,
+      imapPort,
+      imapsPort,
     );
     collect(process.stdout, output);
     collect(process.stderr, output);
@@ -141,7 +147,8 @@ export class TestServer {
   async #listening(): Promise<boolean> {
     let exited = false;
     this.process.status.then(() => exited = true);
-    const pattern = new RegExp(`listening pop3s on 127\\.0\\.0\\.1:${this.pop3sPort}`);
+    // The last listener started: every one before it is up too.
+    const pattern = new RegExp(`listening imaps on 127\\.0\\.0\\.1:${this.imapsPort}`);
     const deadline = Date.now() + 30_000;
     while (!pattern.test(this.output.text)) {
       if (exited || Date.now() > deadline) return false;

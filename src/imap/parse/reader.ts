@@ -268,7 +268,7 @@ export class Reader {
 
   /**
    * A mailbox name (RFC 3501 §9 `mailbox`): "INBOX" in any case is INBOX; outside UTF-8 mode the
-   * name is decoded from modified UTF-7 (RFC 3501 §5.1.3).
+   * name is decoded from modified UTF-7 (RFC 3501 §5.1.3) when it is valid.
    */
   mailbox(): string {
     const name = this.#mailboxText(this.astringBytes());
@@ -286,9 +286,9 @@ export class Reader {
   #mailboxText(bytes: Uint8Array): string {
     const text = decodeUtf8(bytes);
     if (this.utf8) return text;
-    const decoded = decodeMutf7(text);
-    if (decoded === undefined) fault("Invalid mailbox name (modified UTF-7 expected)");
-    return decoded;
+    // A name that is not valid modified UTF-7 names no mailbox that exists: kept as sent, it
+    // gets NO [NONEXISTENT] rather than a BAD, as other servers answer it.
+    return decodeMutf7(text) ?? text;
   }
 
   /**

@@ -1,0 +1,200 @@
+/**
+ * FETCH and UID FETCH (RFC 9051 §6.4.5), with BINARY (RFC 3516), CHANGEDSINCE and VANISHED
+ * (RFC 7162 §3.1.4, §3.2.6). ENVELOPE, BODYSTRUCTURE and header fields are served from the
+ * message's sealed summary; only body sections open the message itself.
+ */
+import type { FetchItem } from "../parse/command.ts";
+import { fetchItemName } from "../parse/fetch_items.ts";
+import { formatSet, setContains } from "../parse/sequence_set.ts";
+import type { MessageSummary } from "../../mime/summary.ts";
+import {
+  decodePart,
+  findPart,
+  headerFields,
+  partialRange,
+  sectionBytes,
+} from "../../mime/section.ts";
+import { renderEnvelope } from "../render/envelope.ts";
+import { renderBodyStructure } from "../render/bodystructure.ts";
+import { type Chunk, flagList, internalDate, literal } from "../format.ts";
+import { shownFlags } from "../updates.ts";
+import type { Completion, ImapSession } from "../session.ts";
+import { bad, type CommandOf, no, ok } from "./spec.ts";
+import { uidsOf } from "./message_set.ts";
+
+type FetchCommand = CommandOf<"FETCH">;
+
+/** Flush the connection after this many octets of FETCH responses, to bound memory. */
+const FLUSH_AT = 256 * 1024;
+
+/** True when the item can be answered from the summary alone. */
+function fromSummary(item: FetchItem): boolean {
+  switch (item.kind) {
+    case "ENVELOPE":
+    case "BODYSTRUCTURE":
+    case "BODY":
+    case "RFC822.HEADER":
+      return true;
+    case "BODY[]":
+      return item.section.part.length === 0 && (item.section.text?.startsWith("HEADER") ?? false);
+    default:
+      return false;
+  }
+}
+
+/** True when the item needs the message's content. */
+function needsBody(item: FetchItem): boolean {
+  return item.kind === "RFC822" || item.kind === "RFC822.TEXT" || item.kind === "BINARY" ||
+    item.kind === "BINARY.SIZE" || (item.kind === "BODY[]" && !fromSummary(item));
+}
+
+/** True when fetching the item sets \Seen (RFC 9051 §6.4.5: BODY[] without PEEK, RFC822...). */
+function setsSeen(item: FetchItem): boolean {
+  if (item.kind === "BODY[]" || item.kind === "BINARY") return !item.peek;
+  return item.kind === "RFC822" || item.kind === "RFC822.TEXT";
+}
+
+/** Runs FETCH / UID FETCH. */
+export async function fetch(s: ImapSession, cmd: FetchCommand): Promise<Completion> {
+  const view = s.selected!;
+  const found = uidsOf(view, cmd.set, cmd.uid);
+  if (typeof found === "string") return bad(found);
+  let uids = found;
+  const items = [...cmd.items];
+  if (cmd.uid && !items.some((i) => i.kind === "UID")) items.unshift({ kind: "UID" });
+  if (cmd.changedSince !== undefined) {
+    // RFC 7162 §3.1.4.1: CHANGEDSINCE implies MODSEQ and enables CONDSTORE.
+    s.enableCondstore();
+    const since = cmd.changedSince;
+    uids = uids.filter((uid) => (view.message(uid)?.modSeq ?? 0) > since);
+    if (!items.some((i) => i.kind === "MODSEQ")) items.push({ kind: "MODSEQ" });
+  }
+  if (items.some((i) => i.kind === "MODSEQ")) s.enableCondstore();
+  if (cmd.vanished) {
+    // RFC 7162 §3.2.6: only UID FETCH with CHANGEDSINCE, once QRESYNC is enabled.
+    if (!cmd.uid || cmd.changedSince === undefined || !s.enabled.qresync) {
+      return bad("VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled");
+    }
+    const changes = await s.ports.store.changesSince(view.id, cmd.changedSince);
+    const largest = Math.max(view.uidNext - 1, 1);
+    const gone = changes.vanished.filter((uid) => setContains(cmd.set, uid, largest));
+    if (gone.length > 0) s.untagged(`VANISHED (EARLIER) ${formatSet(gone)}`);
+  }
+
+  const mail = s.mail!;
+  const wantSummary = items.some((i) => fromSummary(i) || needsBody(i));
+  const summaries = wantSummary ? await mail.summaries(view.id, uids) : new Map();
+  const seenNow = new Set<number>();
+  if (!view.readOnly && items.some(setsSeen)) {
+    const unseen = uids.filter((uid) => !view.message(uid)?.flags.includes("\\Seen"));
+    if (unseen.length > 0) {
+      const result = await s.ports.store.storeFlags(view.id, unseen, "add", ["\\Seen"]);
+      for (const meta of result.updated) {
+        view.noteFlags(meta); // \Seen is no keyword: the FLAGS list stays as it is
+        seenNow.add(meta.uid);
+      }
+    }
+  }
+
+  let pending = 0;
+  for (const uid of uids) {
+    const seq = view.seqOf(uid);
+    const meta = view.message(uid);
+    if (seq === 0 || !meta) continue;
+    const summary = summaries.get(uid);
+    if (wantSummary && !summary) continue; // expunged meanwhile: nothing to show
+    const body = items.some(needsBody) ? await mail.body(view.id, uid) : undefined;
+    if (items.some(needsBody) && !body) continue;
+    const out: Chunk[] = [];
+    const parts: Chunk[][] = [];
+    for (const item of items) {
+      const rendered = renderItem(s, item, uid, summary, body);
+      if (typeof rendered === "string" && rendered.startsWith("!")) {
+        return no(rendered.slice(1), "UNKNOWN-CTE");
+      }
+      parts.push(typeof rendered === "string" ? [rendered] : rendered);
+    }
+    if (seenNow.has(uid) && !items.some((i) => i.kind === "FLAGS")) {
+      parts.push([renderItem(s, { kind: "FLAGS" }, uid, summary, body) as string]);
+    }
+    out.push(`* ${seq} FETCH (`);
+    parts.forEach((p, i) => {
+      if (i > 0) out.push(" ");
+      out.push(...p);
+    });
+    out.push(")\r\n");
+    s.write(out);
+    pending += out.reduce((n, c) => n + c.length, 0);
+    if (pending >= FLUSH_AT) {
+      s.conn.flush();
+      pending = 0;
+    }
+  }
+  return ok(`${cmd.uid ? "UID FETCH" : "FETCH"} completed`);
+}
+
+/**
+ * One item of one message: text, or chunks holding a literal; a string starting with "!" is
+ * a failure to report (a content-transfer-encoding BINARY cannot decode, RFC 3516 §4.3).
+ */
+function renderItem(
+  s: ImapSession,
+  item: FetchItem,
+  uid: number,
+  summary: MessageSummary | undefined,
+  body: Uint8Array | undefined,
+): string | Chunk[] {
+  const view = s.selected!;
+  const meta = view.message(uid)!;
+  switch (item.kind) {
+    case "UID":
+      return `UID ${uid}`;
+    case "FLAGS":
+      return `FLAGS ${flagList(shownFlags(meta, view, s.enabled.rev2))}`;
+    case "INTERNALDATE":
+      return `INTERNALDATE ${internalDate(meta.internalDate)}`;
+    case "RFC822.SIZE":
+      return `RFC822.SIZE ${meta.size}`;
+    case "MODSEQ":
+      return `MODSEQ (${meta.modSeq})`;
+    case "ENVELOPE":
+      return `ENVELOPE ${renderEnvelope(summary!.header, s.utf8)}`;
+    case "BODYSTRUCTURE":
+      return `BODYSTRUCTURE ${renderBodyStructure(summary!.structure, body, true)}`;
+    case "BODY":
+      return `BODY ${renderBodyStructure(summary!.structure, body, false)}`;
+    case "RFC822":
+      return ["RFC822 ", ...literal(body!)];
+    case "RFC822.HEADER":
+      return ["RFC822.HEADER ", ...literal(summary!.header)];
+    case "RFC822.TEXT":
+      return ["RFC822.TEXT ", ...literal(body!.subarray(summary!.structure.headerEnd))];
+    case "BODY[]": {
+      const { section } = item;
+      let bytes: Uint8Array;
+      if (fromSummary(item)) {
+        bytes = section.text === "HEADER" ? summary!.header : headerFields(
+          summary!.header,
+          section.fields ?? [],
+          section.text === "HEADER.FIELDS.NOT",
+        );
+      } else {
+        bytes = sectionBytes(body!, summary!.structure, section) ?? new Uint8Array(0);
+      }
+      if (item.partial) bytes = partialRange(bytes, item.partial.offset, item.partial.length);
+      return [`${fetchItemName(item)} `, ...literal(bytes)];
+    }
+    case "BINARY":
+    case "BINARY.SIZE": {
+      const part = item.part.length === 0
+        ? summary!.structure
+        : findPart(summary!.structure, item.part);
+      let decoded: Uint8Array | "unknown-encoding" = new Uint8Array(0);
+      if (part) decoded = item.part.length === 0 ? body! : decodePart(body!, part);
+      if (decoded === "unknown-encoding") return "!Unknown content-transfer-encoding";
+      if (item.kind === "BINARY.SIZE") return `${fetchItemName(item)} ${decoded.length}`;
+      if (item.partial) decoded = partialRange(decoded, item.partial.offset, item.partial.length);
+      return [`${fetchItemName(item)} `, ...literal(decoded, decoded.includes(0))];
+    }
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The shape of the IMAP command table: for each command, the states it is allowed in and its
+ * handler, which writes untagged responses and returns the tagged completion.
+ */
+import type { ImapCommand, ImapCommandName } from "../parse/command.ts";
+import type { Completion, ImapSession, ImapState } from "../session.ts";
+
+/**
+ * The command type of one name. An intersection, not `Extract`: some union members share a
+ * shape between several names (DELETE, SUBSCRIBE, UNSUBSCRIBE).
+ */
+export type CommandOf<N extends ImapCommandName> = ImapCommand & { name: N };
+
+/** One row of the table. */
+export interface ImapCommandSpec<N extends ImapCommandName> {
+  states: readonly ImapState[];
+  handle(s: ImapSession, cmd: CommandOf<N>): Promise<Completion>;
+}
+
+/** Rows for some of the commands. */
+export type PartialTable<N extends ImapCommandName> = { [K in N]: ImapCommandSpec<K> };
+
+/** Every state. */
+export const ANY: readonly ImapState[] = ["not-authenticated", "authenticated", "selected"];
+/** Not yet logged in. */
+export const NOT_AUTH: readonly ImapState[] = ["not-authenticated"];
+/** Logged in, with or without a selected mailbox. */
+export const AUTH: readonly ImapState[] = ["authenticated", "selected"];
+/** A mailbox is selected. */
+export const SELECTED: readonly ImapState[] = ["selected"];
+
+/** A tagged OK. */
+export function ok(text: string, code?: string): Completion {
+  return { status: "OK", code, text };
+}
+
+/** A tagged NO. */
+export function no(text: string, code?: string): Completion {
+  return { status: "NO", code, text };
+}
+
+/** A tagged BAD. */
+export function bad(text: string, code?: string): Completion {
+  return { status: "BAD", code, text };
+}

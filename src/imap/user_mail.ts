@@ -1,0 +1,186 @@
+/**
+ * A logged-in user's mail as an IMAP session reads it: message summaries (envelope, structure,
+ * header) and bodies, opened with the keys the login unlocked.
+ *
+ * The expensive step is the first read of a message delivered while its user was away: its
+ * content key is RSA-wrapped (DESIGN.md, encryption at rest). A `FETCH 1:* ENVELOPE` over
+ * thousands of such messages must not hold the session (or the process) hostage, so keys are
+ * unwrapped in bulk, several at once (WebCrypto runs RSA on its worker threads, so every core
+ * works), and each RSA-wrapped key is re-wrapped under the user's symmetric key so it is paid
+ * once. Messages stored before summaries existed get theirs made and stored on first read.
+ */
+import {
+  type ContentKey,
+  openBody,
+  openSummary,
+  sealSummary,
+  unwrapContentKey,
+} from "../crypto/message_seal.ts";
+import type { UnlockedUserKeys } from "../crypto/user_keys.ts";
+import {
+  buildSummary,
+  decodeSummary,
+  encodeSummary,
+  type MessageSummary,
+} from "../mime/summary.ts";
+import type { MailboxId, MailStore, SealedMessage } from "../store/mail_store.ts";
+
+/** Unwraps run at most this many at a time: enough to keep every core busy with RSA. */
+const UNWRAP_CONCURRENCY = 8;
+/** Summaries asked of the store per round trip. */
+const BATCH = 256;
+/** Decoded summaries kept per session (a few KiB each). */
+const MAX_SUMMARIES = 20_000;
+/** Opened bodies kept per session: clients fetch a message's parts one after another. */
+const MAX_BODY_OCTETS = 8 * 1024 * 1024;
+
+/** A user's opened mail for one session. */
+export class UserMail {
+  #summaries = new Map<string, MessageSummary>();
+  #bodies = new Map<string, Uint8Array>();
+  #bodyOctets = 0;
+  #writes = new Set<Promise<void>>();
+
+  constructor(
+    readonly store: MailStore,
+    readonly address: string,
+    readonly keys: UnlockedUserKeys,
+  ) {}
+
+  /**
+   * The summaries of these messages of a mailbox, by UID; messages that no longer exist are
+   * left out. Opens in bulk: one store round trip per batch, unwraps several at once.
+   */
+  async summaries(
+    mailboxId: MailboxId,
+    uids: readonly number[],
+  ): Promise<Map<number, MessageSummary>> {
+    const found = new Map<number, MessageSummary>();
+    const missing: number[] = [];
+    for (const uid of uids) {
+      const cached = this.#summaries.get(cacheKey(mailboxId, uid));
+      if (cached) found.set(uid, cached);
+      else missing.push(uid);
+    }
+    for (let i = 0; i < missing.length; i += BATCH) {
+      const sealed = await this.store.getMessages(mailboxId, missing.slice(i, i + BATCH), false);
+      await runPool(sealed, UNWRAP_CONCURRENCY, async (message) => {
+        const summary = await this.#openSummary(message);
+        if (!summary) return;
+        found.set(message.uid, summary);
+        this.#remember(cacheKey(mailboxId, message.uid), summary);
+      });
+    }
+    return found;
+  }
+
+  /** The summary of one message, or undefined when it no longer exists. */
+  async summary(mailboxId: MailboxId, uid: number): Promise<MessageSummary | undefined> {
+    return (await this.summaries(mailboxId, [uid])).get(uid);
+  }
+
+  /** The clear text of one message, or undefined when it no longer exists. */
+  async body(mailboxId: MailboxId, uid: number): Promise<Uint8Array | undefined> {
+    const key = cacheKey(mailboxId, uid);
+    const cached = this.#bodies.get(key);
+    if (cached) {
+      // Re-insert: the map's order is the eviction order, oldest first.
+      this.#bodies.delete(key);
+      this.#bodies.set(key, cached);
+      return cached;
+    }
+    const sealed = await this.store.getMessage(mailboxId, uid);
+    if (!sealed?.body) return undefined;
+    const content = await this.#withKey(sealed, (k) => openBody(k, sealed.body!));
+    this.#keepBody(key, content);
+    return content;
+  }
+
+  /** Resolves once the re-wraps and summaries this session started are written. */
+  async settled(): Promise<void> {
+    await Promise.all(this.#writes);
+  }
+
+  /** Forgets what this session opened. */
+  close(): void {
+    this.#summaries.clear();
+    this.#bodies.clear();
+    this.#bodyOctets = 0;
+  }
+
+  async #openSummary(message: SealedMessage): Promise<MessageSummary | undefined> {
+    if (message.summary) {
+      const sealed = message.summary;
+      return decodeSummary(await this.#withKey(message, (k) => openSummary(k, sealed)));
+    }
+    // Stored before summaries existed: read the body once, and store its summary for next time.
+    const full = await this.store.getMessage(message.mailboxId, message.uid);
+    if (!full?.body) return undefined;
+    const body = full.body;
+    return await this.#withKey(full, (k) => {
+      const content = openBody(k, body);
+      const summary = buildSummary(content);
+      this.#track(
+        this.store.setSummary(full.mailboxId, full.uid, sealSummary(k, encodeSummary(summary))),
+      );
+      return summary;
+    });
+  }
+
+  /** Unwraps the message's content key for `use`, re-wrapping an RSA-wrapped one for later. */
+  async #withKey<T>(message: SealedMessage, use: (key: ContentKey) => T): Promise<T> {
+    const key = await unwrapContentKey(message.wrappedKey, message.keyWrap, this.keys);
+    try {
+      if (key.rewrapped) {
+        this.#track(
+          this.store.rewrapMessageKey(message.mailboxId, message.uid, key.rewrapped, "sym"),
+        );
+      }
+      return use(key);
+    } finally {
+      key.raw.fill(0);
+    }
+  }
+
+  /** A background write: its failure is harmless (the old form stays and works). */
+  #track(write: Promise<void>): void {
+    const tracked = write.catch(() => {}).finally(() => this.#writes.delete(tracked));
+    this.#writes.add(tracked);
+  }
+
+  #remember(key: string, summary: MessageSummary): void {
+    if (this.#summaries.size >= MAX_SUMMARIES) {
+      const oldest = this.#summaries.keys().next().value;
+      if (oldest !== undefined) this.#summaries.delete(oldest);
+    }
+    this.#summaries.set(key, summary);
+  }
+
+  #keepBody(key: string, content: Uint8Array): void {
+    if (content.length > MAX_BODY_OCTETS) return;
+    this.#bodies.set(key, content);
+    this.#bodyOctets += content.length;
+    for (const [old, bytes] of this.#bodies) {
+      if (this.#bodyOctets <= MAX_BODY_OCTETS) break;
+      this.#bodies.delete(old);
+      this.#bodyOctets -= bytes.length;
+    }
+  }
+}
+
+function cacheKey(mailboxId: MailboxId, uid: number): string {
+  return `${mailboxId}/${uid}`;
+}
+
+/** Runs `work` over `items` with at most `limit` in flight. */
+async function runPool<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
