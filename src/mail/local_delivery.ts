@@ -5,6 +5,7 @@
  */
 import { publicKeyOf } from "../crypto/user_keys.ts";
 import { sealMessage } from "../crypto/message_seal.ts";
+import { buildSummary, encodeSummary } from "../mime/summary.ts";
 import type { MailStore, MessageRef, SpecialUse } from "../store/mail_store.ts";
 import type { InboundMessage, RecipientCheck } from "./message_types.ts";
 
@@ -68,7 +69,9 @@ export class LocalDelivery {
       Promise.all(targets.map((t) => this.#publicKey(t.address))),
       Promise.all(targets.map((t) => this.#mailboxName(t))),
     ]);
-    const sealed = await sealMessage(content, keys, this.#summaryOf(content));
+    // The summary (envelope, structure, header) is sealed with the message, so IMAP answers
+    // FETCH ENVELOPE or BODYSTRUCTURE by opening a few hundred octets, not the whole message.
+    const sealed = await sealMessage(content, keys, encodeSummary(buildSummary(content)));
     return await this.store.deliver({
       id: deliveryId,
       body: sealed.body,
@@ -83,15 +86,6 @@ export class LocalDelivery {
         keyWrap: "rsa",
       })),
     });
-  }
-
-  /**
-   * The summary builder's place: the clear summary (envelope, body structure, header fields)
-   * that IMAP FETCH reads without opening the body, sealed with the message. None is built yet,
-   * so messages are stored without one and IMAP makes it on first read (`setSummary`).
-   */
-  #summaryOf(_content: Uint8Array): Uint8Array | undefined {
-    return undefined;
   }
 
   /** The name to file a target under, resolving its special use (see {@link MailboxTarget}). */
