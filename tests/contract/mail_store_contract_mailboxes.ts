@@ -198,6 +198,13 @@ export function mailboxContract(contractTest: ContractTest): void {
       assert.ok(again.uidValidity > old.uidValidity, `${again.uidValidity} ≤ ${old.uidValidity}`);
       assert.deepEqual(await uidsOf(store, again.id), []);
     });
+    await t.step("the id of the newest mailbox, deleted, is not handed out again", async () => {
+      const newest = await store.createMailbox(ALICE, "Newest");
+      await store.deleteMailbox(ALICE, "Newest");
+      const next = await store.createMailbox(ALICE, "Next");
+      assert.notEqual(next.id, newest.id);
+      assert.equal(await store.getMailboxById(newest.id), undefined);
+    });
     await t.step("the same holds for a user deleted and created again", async () => {
       const before = await mailbox(store, BOB);
       await store.deleteUser(BOB);

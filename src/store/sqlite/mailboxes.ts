@@ -83,8 +83,9 @@ export function createMailbox(
   }
   requireUser(sql, address);
   return toMailbox(sql.one(
-    `INSERT INTO mailboxes (address, name, uid_validity, uid_next, highest_modseq, special_use)
-     VALUES (?, ?, ?, 1, 1, ?) RETURNING ${MAILBOX_COLUMNS}`,
+    `INSERT INTO mailboxes (id, address, name, uid_validity, uid_next, highest_modseq, special_use)
+     VALUES (?, ?, ?, ?, 1, 1, ?) RETURNING ${MAILBOX_COLUMNS}`,
+    nextMailboxRow(sql),
     address,
     stored,
     nextUidValidity(sql),
@@ -240,6 +241,23 @@ export function deleteOrphanBodies(sql: Statements, bodyIds: Iterable<number>): 
  * mailbox deleted and created again within the same second or after the clock stepped back
  * (RFC 3501 §2.3.1.1).
  */
+/**
+ * The row id of a new mailbox: above every id handed out before, even one whose mailbox was
+ * deleted, since a port id is never reused (a session or change-feed listener still holding
+ * the old id must not see another mailbox). SQLite alone would reuse the highest deleted id.
+ */
+function nextMailboxRow(sql: Statements): number {
+  const last = sql.get("SELECT value FROM counters WHERE name = 'mailbox_row'");
+  const highest = sql.get("SELECT max(id) AS id FROM mailboxes");
+  const next = Math.max(last ? int(last, "value") : 0, highest?.id ? int(highest, "id") : 0) + 1;
+  sql.run(
+    `INSERT INTO counters (name, value) VALUES ('mailbox_row', ?)
+     ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+    next,
+  );
+  return next;
+}
+
 function nextUidValidity(sql: Statements): number {
   const last = sql.get("SELECT value FROM counters WHERE name = 'uid_validity'");
   const next = Math.max(Math.floor(Date.now() / 1000), (last ? int(last, "value") : 0) + 1);
