@@ -42,7 +42,8 @@ export function parseAddressList(value: string): string[] {
     if (colon >= 0 && !item.includes("<")) item = item.slice(colon + 1);
     item = item.replace(/;\s*$/, "").trim();
     const angle = /<([^<>]*)>\s*$/.exec(item);
-    const spec = (angle ? angle[1] : item).trim();
+    // CFWS may stand around the "@" and the dots of an addr-spec (RFC 5322 §3.4.1).
+    const spec = (angle ? angle[1] : item).replace(/\s+/g, "");
     if (spec.includes("@")) out.push(spec.toLowerCase());
   }
   return out;
