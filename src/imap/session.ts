@@ -20,6 +20,7 @@ import type { Chunk } from "./format.ts";
 import { capabilities } from "./capabilities.ts";
 import { IMAP_COMMANDS } from "./commands/table.ts";
 import { renderUpdate } from "./updates.ts";
+import { CommandLoop } from "../net/command_loop.ts";
 
 /** RFC 3501 §3 states (Logout is the end of `run`). */
 export type ImapState = "not-authenticated" | "authenticated" | "selected";
@@ -93,13 +94,33 @@ export class ImapSession {
   /** Set by the change feed: the selected mailbox changed and the view should pull. */
   dirty = false;
   #unsubscribe: (() => void) | undefined;
-  #shutdown = false;
-  #busy = false;
+  readonly #loop: CommandLoop<RawCommand>;
   #idleWake: (() => void) | undefined;
   #idling = false;
 
   constructor(readonly conn: Connection, readonly ports: ImapPorts, readonly log: Logger) {
     conn.limits.timeoutMs = ports.limits.preLoginTimeoutMs;
+    this.#loop = new CommandLoop<RawCommand>(conn, {
+      read: async () => {
+        const read = await this.#readCommand();
+        if (read === "handled" || read === "closed") return { kind: "skip" };
+        if (typeof read === "string") return { kind: read };
+        return { kind: "command", command: read };
+      },
+      execute: (raw) => this.#execute(raw),
+      // #readCommand answers over-long lines itself (with BYE: a literal may follow them).
+      tooLong: () => {},
+      end: (why) =>
+        this.bye(
+          why === "timeout"
+            ? "Autologout; idle for too long"
+            : why === "errors"
+            ? "Too many errors"
+            : "Server shutting down",
+        ),
+      hungUp: () => this.log.info("imap.disconnect", { state: this.state }),
+      tooManyErrors: () => this.errors >= ports.limits.maxErrors,
+    });
   }
 
   /** True when mailbox names and quoted strings are UTF-8 (RFC 9051, RFC 6855). */
@@ -111,26 +132,7 @@ export class ImapSession {
   async run(): Promise<void> {
     this.untagged(`OK [CAPABILITY ${capabilities(this).join(" ")}] ${this.ports.hostname} ready`);
     try {
-      for (;;) {
-        if (this.#shutdown) return this.bye("Server shutting down");
-        const read = await this.#readCommand();
-        if (read === "eof") {
-          this.log.info("imap.disconnect", { state: this.state });
-          return this.conn.destroy();
-        }
-        if (read === "timeout") return this.bye("Autologout; idle for too long");
-        if (read === "interrupted") return this.bye("Server shutting down");
-        if (read === "closed") return;
-        if (read === "handled") continue;
-        this.#busy = true;
-        try {
-          await this.#execute(read);
-        } finally {
-          this.#busy = false;
-        }
-        if (this.conn.closed) return;
-        if (this.errors >= this.ports.limits.maxErrors) return this.bye("Too many errors");
-      }
+      await this.#loop.run();
     } finally {
       this.deselect();
       if (this.mail) {
@@ -140,11 +142,10 @@ export class ImapSession {
     }
   }
 
-  /** Ends the session: at once when idle, after the command in progress otherwise. */
+  /** Ends the session: at once when idle or in IDLE, after the command in progress otherwise. */
   requestShutdown(): void {
-    this.#shutdown = true;
+    this.#loop.requestShutdown(this.#idling);
     this.#idleWake?.();
-    if (!this.#busy || this.#idling) this.conn.interrupt();
   }
 
   /**
@@ -332,10 +333,10 @@ export class ImapSession {
     let reading = true;
     this.#idling = true;
     const push = async () => {
-      while (reading && !this.#shutdown) {
+      while (reading) {
         await new Promise<void>((resolve) => this.#idleWake = resolve);
         this.#idleWake = undefined;
-        if (!reading || this.#shutdown) break;
+        if (!reading) break;
         await this.pushUpdates(true);
         this.conn.flush();
       }

@@ -11,6 +11,7 @@ import type { Maildrop } from "../mail/maildrop.ts";
 import type { Connection } from "../net/connection.ts";
 import { isParseError, parsePop3Command } from "./parse_command.ts";
 import { POP3_COMMANDS } from "./commands.ts";
+import { CommandLoop } from "../net/command_loop.ts";
 
 /** RFC 1939 §3 states (UPDATE is the QUIT handler itself). */
 export type Pop3State = "authorization" | "transaction";
@@ -40,43 +41,34 @@ export class Pop3Session {
   deleted = new Set<number>();
   loginFailures = 0;
   errors = 0;
-  #shutdown = false;
-  #busy = false;
+  readonly #loop: CommandLoop<Uint8Array>;
 
-  constructor(readonly conn: Connection, readonly ports: Pop3Ports, readonly log: Logger) {}
+  constructor(readonly conn: Connection, readonly ports: Pop3Ports, readonly log: Logger) {
+    this.#loop = new CommandLoop(conn, {
+      read: async () => {
+        const read = await conn.readLine();
+        return read.kind === "line" ? { kind: "command", command: read.line } : read;
+      },
+      execute: (line) => this.#execute(line),
+      tooLong: () => this.err("Line too long"),
+      end: (why) =>
+        this.#closeWith(
+          why === "timeout"
+            ? "-ERR Autologout: idle for too long"
+            : why === "errors"
+            ? "-ERR Too many errors, closing connection"
+            : "-ERR [SYS/TEMP] Server shutting down",
+        ),
+      hungUp: () => this.log.info("pop3.disconnect", { state: this.state }),
+      tooManyErrors: () => this.errors >= ports.maxErrors,
+    });
+  }
 
   /** Serves the connection until QUIT, EOF, timeout, too many errors or shutdown. */
   async run(): Promise<void> {
     this.ok(`${this.ports.hostname} fsmtp POP3 server ready`);
     try {
-      for (;;) {
-        if (this.#shutdown) return this.#closeWith("-ERR [SYS/TEMP] Server shutting down");
-        const read = await this.conn.readLine();
-        if (read.kind === "eof") {
-          this.log.info("pop3.disconnect", { state: this.state });
-          return this.conn.destroy();
-        }
-        if (read.kind === "timeout") {
-          return this.#closeWith("-ERR Autologout: idle for too long");
-        }
-        if (read.kind === "interrupted") {
-          return this.#closeWith("-ERR [SYS/TEMP] Server shutting down");
-        }
-        if (read.kind === "too-long") {
-          this.err("Line too long");
-        } else {
-          this.#busy = true;
-          try {
-            await this.#execute(read.line);
-          } finally {
-            this.#busy = false;
-          }
-        }
-        if (this.conn.closed) return;
-        if (this.errors >= this.ports.maxErrors) {
-          return this.#closeWith("-ERR Too many errors, closing connection");
-        }
-      }
+      await this.#loop.run();
     } finally {
       // Whatever ended the session, the maildrop lock is released; deletions happened only
       // if QUIT ran the UPDATE state.
@@ -86,8 +78,7 @@ export class Pop3Session {
 
   /** Ends the session at once when idle, after the command in progress otherwise. */
   requestShutdown(): void {
-    this.#shutdown = true;
-    if (!this.#busy) this.conn.interrupt();
+    this.#loop.requestShutdown();
   }
 
   async #execute(line: Uint8Array): Promise<void> {

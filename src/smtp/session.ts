@@ -14,6 +14,7 @@ import type { Logger } from "../log.ts";
 import { isReply, parseCommand } from "./parse_command.ts";
 import { formatReply, Replies, type Reply, SmtpError } from "./reply.ts";
 import { COMMANDS } from "./commands.ts";
+import { CommandLoop } from "../net/command_loop.ts";
 
 /** Where a session stands (RFC 5321 §4.1.4 ordering). */
 export type SessionState =
@@ -101,55 +102,44 @@ export class SmtpSession {
   login: Login | undefined;
   authFailures = 0;
   errors = 0;
-  #shutdown = false;
-  #busy = false;
+  readonly #loop: CommandLoop<Uint8Array>;
 
   constructor(
     readonly conn: Connection,
     readonly ports: SmtpPorts,
     readonly log: Logger,
-  ) {}
+  ) {
+    this.#loop = new CommandLoop(conn, {
+      read: async () => {
+        const read = await conn.readLine();
+        return read.kind === "line" ? { kind: "command", command: read.line } : read;
+      },
+      execute: (line) => this.#execute(line),
+      tooLong: () => this.#answer(Replies.lineTooLong),
+      end: (why) => {
+        if (why === "timeout") this.log.info("smtp.timeout", { state: this.state });
+        if (why === "errors") this.log.warn("smtp.too_many_errors", { errors: this.errors });
+        this.#closeWith(
+          why === "timeout"
+            ? Replies.timeout
+            : why === "errors"
+            ? Replies.tooManyErrors
+            : Replies.shuttingDown,
+        );
+      },
+      hungUp: () => this.log.info("smtp.disconnect", { state: this.state }),
+      tooManyErrors: () => this.errors >= ports.limits.maxErrors,
+    });
+  }
 
   /** Serves the connection until QUIT, EOF, timeout, too many errors or shutdown. */
   async run(): Promise<void> {
+    this.send({ code: 220, text: `${this.ports.hostname} ESMTP fsmtp ready` });
     try {
-      await this.#serve();
+      await this.#loop.run();
     } finally {
       // Whatever ended the session, memory held by an unfinished BDAT transaction goes back.
       this.resetTransaction();
-    }
-  }
-
-  async #serve(): Promise<void> {
-    this.send({ code: 220, text: `${this.ports.hostname} ESMTP fsmtp ready` });
-    for (;;) {
-      if (this.#shutdown) return this.#closeWith(Replies.shuttingDown);
-      const read = await this.conn.readLine();
-      switch (read.kind) {
-        case "eof":
-          this.log.info("smtp.disconnect", { state: this.state });
-          return this.conn.destroy();
-        case "timeout":
-          this.log.info("smtp.timeout", { state: this.state });
-          return this.#closeWith(Replies.timeout);
-        case "interrupted":
-          return this.#closeWith(Replies.shuttingDown);
-        case "too-long":
-          this.#answer(Replies.lineTooLong);
-          break;
-        case "line":
-          this.#busy = true;
-          try {
-            await this.#execute(read.line);
-          } finally {
-            this.#busy = false;
-          }
-      }
-      if (this.conn.closed) return;
-      if (this.errors >= this.ports.limits.maxErrors) {
-        this.log.warn("smtp.too_many_errors", { errors: this.errors });
-        return this.#closeWith(Replies.tooManyErrors);
-      }
     }
   }
 
@@ -158,8 +148,7 @@ export class SmtpSession {
    * progress (a message being received is finished and acknowledged first) otherwise.
    */
   requestShutdown(): void {
-    this.#shutdown = true;
-    if (!this.#busy) this.conn.interrupt();
+    this.#loop.requestShutdown();
   }
 
   async #execute(line: Uint8Array): Promise<void> {
