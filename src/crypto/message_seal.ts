@@ -145,7 +145,7 @@ export async function unwrapContentKey(
   user: UnlockedUserKeys,
 ): Promise<ContentKey> {
   const raw = keyWrap === "rsa"
-    ? await rsaUnwrap(asBytes(wrappedKey), user.privateKey)
+    ? await rsaUnwrap(asBytes(wrappedKey), user)
     : await symUnwrap(asBytes(wrappedKey), user.mailboxKey);
   if (raw.length !== CONTENT_KEY_BYTES) {
     raw.fill(0);
@@ -195,13 +195,16 @@ export async function openMessage(
   }
 }
 
-async function rsaUnwrap(wrapped: Bytes, privateKey: CryptoKey): Promise<Bytes> {
+async function rsaUnwrap(wrapped: Bytes, user: UnlockedUserKeys): Promise<Bytes> {
   sealStats.rsaUnwraps++;
   try {
+    if (user.nativeKey) {
+      return asBytes(await user.nativeKey.decrypt(wrapped, CONTENT_KEY_LABEL));
+    }
     return new Uint8Array(
       await crypto.subtle.decrypt(
         { name: "RSA-OAEP", label: CONTENT_KEY_LABEL },
-        privateKey,
+        user.privateKey,
         wrapped,
       ),
     );

@@ -20,6 +20,7 @@ import {
   utf8,
 } from "./bytes.ts";
 import { CryptoError } from "./crypto_error.ts";
+import { NativeRsaKey } from "./native_rsa.ts";
 
 /** A user's keys after a successful unlock. Neither key can be exported. */
 export interface UnlockedUserKeys {
@@ -27,6 +28,8 @@ export interface UnlockedUserKeys {
   privateKey: CryptoKey;
   /** AES-256-GCM key: wraps content keys after their first read, so RSA is paid once. */
   mailboxKey: CryptoKey;
+  /** The same private key in libcrypto, ~7× faster, where it can be loaded (native_rsa.ts). */
+  nativeKey?: NativeRsaKey;
 }
 
 /** Options for creating or re-wrapping key material. */
@@ -332,7 +335,7 @@ async function finishUnlock(record: UserKeysRecord, pkcs8: Bytes): Promise<Unloc
       "encrypt",
       "decrypt",
     ]);
-    return { privateKey, mailboxKey };
+    return { privateKey, mailboxKey, nativeKey: NativeRsaKey.fromPkcs8(pkcs8) };
   } finally {
     mailboxRaw.fill(0);
   }
