@@ -32,6 +32,8 @@ export interface TlsInfo {
 
 const LF = 10;
 const PAUSE_AT = 256 * 1024;
+/** Unsent octets in the socket above which `drained()` waits for the client. */
+const DRAIN_AT = 1024 * 1024;
 
 /** A buffered, limited connection over a node socket (plain or TLS). */
 export class Connection {
@@ -270,6 +272,33 @@ export class Connection {
     }
     // A sync flush ends every burst of replies, so the client can decode all of it now.
     this.#deflate?.flush(zlib.Z_SYNC_FLUSH);
+  }
+
+  /**
+   * Sends what is queued and, when the socket already holds more than a little unsent, waits
+   * until the client has taken it: a large response (IMAP FETCH of a whole mailbox) is then
+   * produced at the pace the client reads, not all into memory. A client that reads nothing for
+   * the idle timeout is dropped.
+   */
+  async drained(): Promise<void> {
+    this.flush();
+    const socket = this.#socket;
+    if (this.#closed || socket.writableLength < DRAIN_AT) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const taken = await new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => {
+        socket.off("drain", onDrain);
+        socket.off("close", onClose);
+        resolve(ok);
+      };
+      const onDrain = () => done(true);
+      const onClose = () => done(false);
+      socket.on("drain", onDrain);
+      socket.on("close", onClose);
+      timer = setTimeout(() => done(false), this.limits.timeoutMs);
+    });
+    clearTimeout(timer);
+    if (!taken) this.destroy();
   }
 
   /** True once COMPRESS=DEFLATE is on. */

@@ -24,7 +24,7 @@ import { uidsOf } from "./message_set.ts";
 
 type FetchCommand = CommandOf<"FETCH">;
 
-/** Flush the connection after this many octets of FETCH responses, to bound memory. */
+/** Send after this many octets of FETCH responses, waiting for a slow reader, to bound memory. */
 const FLUSH_AT = 256 * 1024;
 
 /** True when the item can be answered from the summary alone. */
@@ -126,7 +126,8 @@ export async function fetch(s: ImapSession, cmd: FetchCommand): Promise<Completi
     s.write(out);
     pending += out.reduce((n, c) => n + c.length, 0);
     if (pending >= FLUSH_AT) {
-      s.conn.flush();
+      await s.conn.drained();
+      if (s.conn.closed) return ok("FETCH ended: the client went away");
       pending = 0;
     }
   }
