@@ -54,7 +54,7 @@ export class Runtime {
     readonly store: MailStore,
     readonly queue: QueueStore,
   ) {
-    this.delivery = new LocalDelivery(store, config.domains);
+    this.delivery = new LocalDelivery(store, config.domains, config.quota.max_octets);
     this.memory = new OctetBudget(config.limits.max_inflight_octets);
     this.authenticator = new Authenticator(store);
     this.outbound = new Outbound(queue, this.delivery, {
@@ -100,6 +100,7 @@ export class Runtime {
     this.config = config;
     this.tls = tls;
     this.delivery.domains = config.domains;
+    this.delivery.quota = config.quota.max_octets;
     this.memory.limit = config.limits.max_inflight_octets;
     this.guard.opts.failureDelayMs = config.auth.failure_delay;
     this.guard.opts.maxFailuresPerIp = config.auth.max_failures_per_ip;

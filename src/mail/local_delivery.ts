@@ -28,13 +28,19 @@ export class LocalDelivery {
   // and added again is never sealed for with a stale key.
   #keys = new Map<string, { material: Uint8Array; key: CryptoKey }>();
 
-  constructor(readonly store: MailStore, public domains: string[]) {}
+  /**
+   * @param quota octets each user may store (`[quota] max_octets`); 0 = none. Mail for a user
+   *   at or past it is refused for now ("over-quota"), so the sender retries later.
+   */
+  constructor(readonly store: MailStore, public domains: string[], public quota = 0) {}
 
-  /** Is `address` (lower-cased) a local user? */
+  /** Is `address` (lower-cased) a local user, with room for more mail? */
   async checkRecipient(address: string): Promise<RecipientCheck> {
     const domain = address.slice(address.lastIndexOf("@") + 1);
     if (!this.domains.includes(domain)) return "not-local";
-    return (await this.store.getUser(address)) ? "ok" : "no-such-user";
+    if (!(await this.store.getUser(address))) return "no-such-user";
+    if (this.quota > 0 && (await this.store.usage(address)) >= this.quota) return "over-quota";
+    return "ok";
   }
 
   /**

@@ -19,7 +19,7 @@ export interface InboundMessage {
 }
 
 /** What a recipient lookup found. */
-export type RecipientCheck = "ok" | "no-such-user" | "not-local";
+export type RecipientCheck = "ok" | "no-such-user" | "not-local" | "over-quota";
 
 /** A message from a logged-in user (submission, RFC 6409). */
 export interface SubmittedMessage extends InboundMessage {

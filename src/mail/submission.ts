@@ -29,7 +29,8 @@ export class Submission {
     const remote: string[] = [];
     for (const address of message.recipients) {
       const found = await this.delivery.checkRecipient(address);
-      if (found === "ok") local.push(address);
+      // Over quota since its RCPT: the quota is a soft limit, the accepted message goes in.
+      if (found === "ok" || found === "over-quota") local.push(address);
       else if (found === "not-local" && this.canRelay) remote.push(address);
       else throw new Error(`recipient ${address} cannot be delivered`);
     }

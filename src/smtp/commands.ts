@@ -151,6 +151,10 @@ const rcpt: CommandSpec<"RCPT"> = {
       s.log.info("smtp.rcpt.unknown", { to: address });
       return Replies.noSuchUser;
     }
+    if (found === "over-quota") {
+      s.log.info("smtp.rcpt.over_quota", { to: address });
+      return Replies.mailboxFull;
+    }
     if (!tx.recipients.includes(address)) tx.recipients.push(address);
     s.state = "rcpt";
     return Replies.recipientOk;
@@ -171,6 +175,7 @@ async function submissionRecipient(
   const address = mailboxText(mailbox).toLowerCase();
   const found = mailbox.literal ? "not-local" : await s.ports.checkRecipient(address);
   if (found === "no-such-user") return Replies.noSuchUser;
+  if (found === "over-quota") return Replies.mailboxFull;
   if (found === "not-local" && !s.ports.submission!.canRelay) {
     return reply(550, "5.7.1", "Delivery to other domains is not available on this server yet");
   }

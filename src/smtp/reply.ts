@@ -51,6 +51,8 @@ export const Replies = {
   tooManyRecipients: reply(452, "4.5.3", "Too many recipients"),
   relayDenied: (text: string) => reply(550, "5.7.1", text),
   noSuchUser: reply(550, "5.1.1", "No such user here"),
+  /** RFC 3463 4.2.2: the mailbox is full; the sender's MTA retries later. */
+  mailboxFull: reply(452, "4.2.2", "Mailbox full, try again later"),
   timeout: reply(421, "4.4.2", "Idle for too long, closing connection"),
   tooManyErrors: reply(421, "4.7.0", "Too many errors, closing connection"),
   shuttingDown: reply(421, "4.3.2", "Service shutting down, try again later"),
