@@ -161,9 +161,9 @@ function renderItem(
     case "ENVELOPE":
       return `ENVELOPE ${renderEnvelope(summary!.header, s.utf8)}`;
     case "BODYSTRUCTURE":
-      return `BODYSTRUCTURE ${renderBodyStructure(summary!.structure, body, true)}`;
+      return `BODYSTRUCTURE ${renderBodyStructure(summary!.structure, body, true, s.utf8)}`;
     case "BODY":
-      return `BODY ${renderBodyStructure(summary!.structure, body, false)}`;
+      return `BODY ${renderBodyStructure(summary!.structure, body, false, s.utf8)}`;
     case "RFC822":
       return ["RFC822 ", ...literal(body!)];
     case "RFC822.HEADER":
