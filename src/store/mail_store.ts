@@ -34,6 +34,17 @@ export type SpecialUse =
   | "\\Sent"
   | "\\Trash";
 
+/** Every special use a mailbox can have. */
+export const SPECIAL_USES: readonly SpecialUse[] = [
+  "\\All",
+  "\\Archive",
+  "\\Drafts",
+  "\\Flagged",
+  "\\Junk",
+  "\\Sent",
+  "\\Trash",
+];
+
 /** The mailboxes `createUser` makes beside INBOX, with their special use (RFC 6154). */
 export const DEFAULT_MAILBOXES: readonly { name: string; specialUse: SpecialUse }[] = [
   { name: "Sent", specialUse: "\\Sent" },

@@ -2,34 +2,16 @@
  * Mailbox management (RFC 9051 §6.3): CREATE (with USE, RFC 6154 §3), DELETE, RENAME,
  * SUBSCRIBE, UNSUBSCRIBE, STATUS, and the quota commands (RFC 9208).
  */
-import { type MailboxStatus, type SpecialUse, StoreError } from "../../store/mail_store.ts";
+import {
+  type MailboxStatus,
+  SPECIAL_USES,
+  type SpecialUse,
+  StoreError,
+} from "../../store/mail_store.ts";
 import { invalidName, parentsOf, storeName, wireName } from "../mailbox_names.ts";
 import type { ImapSession } from "../session.ts";
 import { unclaimedRecent } from "../selected_mailbox.ts";
 import { AUTH, no, ok, type PartialTable } from "./spec.ts";
-
-const SPECIAL_USES: readonly SpecialUse[] = [
-  "\\All",
-  "\\Archive",
-  "\\Drafts",
-  "\\Flagged",
-  "\\Junk",
-  "\\Sent",
-  "\\Trash",
-];
-
-/** The STATUS items this server answers (RFC 9051 §6.3.11, RFC 7162, RFC 8438, RFC 7889). */
-export const STATUS_ITEMS = [
-  "MESSAGES",
-  "UIDNEXT",
-  "UIDVALIDITY",
-  "UNSEEN",
-  "RECENT",
-  "HIGHESTMODSEQ",
-  "SIZE",
-  "DELETED",
-  "APPENDLIMIT",
-];
 
 /** The STATUS data of `status` for the items asked, e.g. `MESSAGES 3 UNSEEN 1`. */
 export async function statusData(

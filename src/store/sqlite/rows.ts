@@ -5,13 +5,14 @@
  */
 import type { SQLOutputValue } from "node:sqlite";
 import type { KeyWrap } from "../../crypto/message_seal.ts";
-import type {
-  Mailbox,
-  MailboxId,
-  MessageMeta,
-  SealedMessage,
-  SpecialUse,
-  UserRecord,
+import {
+  type Mailbox,
+  type MailboxId,
+  type MessageMeta,
+  type SealedMessage,
+  SPECIAL_USES,
+  type SpecialUse,
+  type UserRecord,
 } from "../mail_store.ts";
 
 /** One row as node:sqlite returns it. */
@@ -61,17 +62,6 @@ export function rowIdOf(id: MailboxId): number | undefined {
   const n = Number(id);
   return Number.isSafeInteger(n) ? n : undefined;
 }
-
-/** The special uses the schema allows (RFC 6154 §2). */
-export const SPECIAL_USES: readonly SpecialUse[] = [
-  "\\All",
-  "\\Archive",
-  "\\Drafts",
-  "\\Flagged",
-  "\\Junk",
-  "\\Sent",
-  "\\Trash",
-];
 
 /** A `users` row. */
 export function toUser(row: Row): UserRecord {

@@ -3,8 +3,13 @@
  * fails as `StoreError("invalid")` with a reason, not as a constraint error from SQLite.
  */
 import type { KeyWrap } from "../../crypto/message_seal.ts";
-import { type Delivery, MAILBOX_DELIMITER, type SpecialUse, StoreError } from "../mail_store.ts";
-import { SPECIAL_USES } from "./rows.ts";
+import {
+  type Delivery,
+  MAILBOX_DELIMITER,
+  SPECIAL_USES,
+  type SpecialUse,
+  StoreError,
+} from "../mail_store.ts";
 
 /** Throws unless `keyWrap` is a known way of wrapping a content key. */
 export function checkKeyWrap(keyWrap: string): asserts keyWrap is KeyWrap {
