@@ -26,6 +26,12 @@ const EXTENSIONS = [
   "COMPRESS=DEFLATE", // RFC 4978
   "BINARY", // RFC 3516
   "STATUS=SIZE", // RFC 8438
+  "SORT", // RFC 5256
+  "SORT=DISPLAY", // RFC 5957
+  "ESORT", // RFC 5267 §3
+  "THREAD=ORDEREDSUBJECT", // RFC 5256
+  "THREAD=REFERENCES", // RFC 5256
+  "MULTIAPPEND", // RFC 3502
 ];
 
 /** The capabilities of `s` in its current state. */

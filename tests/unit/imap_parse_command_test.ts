@@ -379,34 +379,46 @@ Deno.test("imap parse: LIST and LSUB", async (t) => {
   });
 });
 
+type Append = Extract<ImapCommand, { name: "APPEND" }>;
+
 Deno.test("imap parse: APPEND", async (t) => {
   await t.step("message literals: sync, non-sync, binary, empty", () => {
-    const a = ok("a APPEND INBOX {12}\r\nHello\r\nWorld") as Extract<
-      ImapCommand,
-      { name: "APPEND" }
-    >;
+    const a = ok("a APPEND INBOX {12}\r\nHello\r\nWorld") as Append;
     assert.equal(a.mailbox, "INBOX");
-    assert.equal(dec.decode(a.message), "Hello\r\nWorld");
-    assert.equal(a.binary, false);
-    assert.equal(a.flags, undefined);
-    assert.equal(a.date, undefined);
-    const b = ok("a APPEND x ~{3+}\r\na\0b") as Extract<ImapCommand, { name: "APPEND" }>;
-    assert.deepEqual([...b.message], [0x61, 0, 0x62]);
-    assert.equal(b.binary, true);
-    assert.equal((ok("a APPEND x {0}\r\n") as { message: Uint8Array }).message.length, 0);
+    assert.equal(a.messages.length, 1);
+    assert.equal(dec.decode(a.messages[0].message), "Hello\r\nWorld");
+    assert.equal(a.messages[0].binary, false);
+    assert.equal(a.messages[0].flags, undefined);
+    assert.equal(a.messages[0].date, undefined);
+    const b = ok("a APPEND x ~{3+}\r\na\0b") as Append;
+    assert.deepEqual([...b.messages[0].message], [0x61, 0, 0x62]);
+    assert.equal(b.messages[0].binary, true);
+    assert.equal((ok("a APPEND x {0}\r\n") as Append).messages[0].message.length, 0);
   });
   await t.step("flags and date-time", () => {
     const a = ok(
       'a APPEND x (\\seen \\DRAFT $Label) "05-Jan-2021 13:14:15 -0230" {1}\r\nx',
-    ) as Extract<
-      ImapCommand,
-      { name: "APPEND" }
-    >;
-    assert.deepEqual(a.flags, ["\\Seen", "\\Draft", "$Label"]);
-    assert.equal(a.date, Date.UTC(2021, 0, 5, 15, 44, 15));
-    const b = ok('a APPEND x " 5-Jan-2021 13:14:15 +0100" {1}\r\nx') as { date: number };
-    assert.equal(b.date, Date.UTC(2021, 0, 5, 12, 14, 15));
-    assert.deepEqual((ok("a APPEND x () {1}\r\nx") as { flags: string[] }).flags, []);
+    ) as Append;
+    assert.deepEqual(a.messages[0].flags, ["\\Seen", "\\Draft", "$Label"]);
+    assert.equal(a.messages[0].date, Date.UTC(2021, 0, 5, 15, 44, 15));
+    const b = ok('a APPEND x " 5-Jan-2021 13:14:15 +0100" {1}\r\nx') as Append;
+    assert.equal(b.messages[0].date, Date.UTC(2021, 0, 5, 12, 14, 15));
+    assert.deepEqual((ok("a APPEND x () {1}\r\nx") as Append).messages[0].flags, []);
+  });
+  await t.step("MULTIAPPEND: several messages, each with its own flags and date", () => {
+    const a = ok("a APPEND x {1}\r\nx {1}\r\ny") as Append;
+    assert.deepEqual(a.messages.map((m) => dec.decode(m.message)), ["x", "y"]);
+    const b = ok(
+      'a APPEND x (\\Seen) {1+}\r\na "05-Jan-2021 13:14:15 +0000" ~{1}\r\nb (\\Flagged) {1}\r\nc',
+    ) as Append;
+    assert.equal(b.messages.length, 3);
+    assert.deepEqual(b.messages[0].flags, ["\\Seen"]);
+    assert.equal(b.messages[0].date, undefined);
+    assert.equal(b.messages[1].flags, undefined);
+    assert.equal(b.messages[1].date, Date.UTC(2021, 0, 5, 13, 14, 15));
+    assert.equal(b.messages[1].binary, true);
+    assert.deepEqual(b.messages[2].flags, ["\\Flagged"]);
+    assert.equal(dec.decode(b.messages[2].message), "c");
   });
   await t.step("malformed APPEND", () => {
     assert.equal(bad('a APPEND x "hello"').message, "APPEND needs the message as a literal");
@@ -423,8 +435,12 @@ Deno.test("imap parse: APPEND", async (t) => {
     );
     assert.equal(bad('a APPEND x "1-Jan-2021 13:14:15" {1}\r\nx').message, "Invalid date-time");
     assert.ok(isParseFailure(parse("a APPEND x {1}\r\nx y")));
-    assert.ok(isParseFailure(parse("a APPEND x {1}\r\nx {1}\r\ny")));
     assert.ok(isParseFailure(parse("a APPEND x")));
+    // MULTIAPPEND: a trailing space, a second group without its literal, or two spaces.
+    assert.ok(isParseFailure(parse("a APPEND x {1}\r\nx ")));
+    assert.ok(isParseFailure(parse("a APPEND x {1}\r\nx (\\Seen)")));
+    assert.ok(isParseFailure(parse("a APPEND x {1}\r\nx  {1}\r\ny")));
+    assert.ok(isParseFailure(parse("a APPEND x {1}\r\nx (\\Recent) {1}\r\ny")));
   });
 });
 

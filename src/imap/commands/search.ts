@@ -8,6 +8,8 @@ import { matchSearch, searchNeeds, type SearchTarget, sentDay } from "../parse/s
 import { formatSet } from "../parse/sequence_set.ts";
 import { bodySearchText, headerSearchText, headerValues } from "../../mime/search_text.ts";
 import { parseAddressList } from "../../mime/header_addresses.ts";
+import type { MessageSummary } from "../../mime/summary.ts";
+import type { ViewMessage } from "../selected_mailbox.ts";
 import type { Completion, ImapSession } from "../session.ts";
 import { bad, type CommandOf, no, ok } from "./spec.ts";
 
@@ -50,23 +52,33 @@ function searchHeader(header: Uint8Array, name: string): string[] {
   return [...values, ...values.flatMap(parseAddressList)];
 }
 
-/** Runs SEARCH / UID SEARCH. */
-export async function search(s: ImapSession, cmd: SearchCommand): Promise<Completion> {
-  const charset = cmd.charset?.toUpperCase();
-  if (charset !== undefined && charset !== "UTF-8" && charset !== "US-ASCII") {
-    return no("Supported charsets: US-ASCII, UTF-8", "BADCHARSET (US-ASCII UTF-8)");
-  }
-  if (cmd.returns?.includes("SAVE")) return bad("SEARCHRES is not supported");
+/** A message of the selected mailbox that satisfied a search program. */
+export interface SearchMatch {
+  seq: number;
+  uid: number;
+  meta: ViewMessage;
+  /** Its summary, when the program or the caller needed it and it could be opened. */
+  summary?: MessageSummary;
+}
+
+/**
+ * The messages of the selected mailbox that satisfy `program`, in sequence order. Summaries
+ * are loaded when the program looks at headers or text, or when `withSummaries` asks (SORT,
+ * THREAD).
+ */
+export async function matchMessages(
+  s: ImapSession,
+  program: SearchKey,
+  withSummaries = false,
+): Promise<SearchMatch[]> {
   const view = s.selected!;
   const mail = s.mail!;
-  const needs = searchNeeds(cmd.program);
-  const modseq = usesModSeq(cmd.program);
-  if (modseq) s.enableCondstore();
+  const needs = searchNeeds(program);
   const uids = view.uids;
-  const summaries = needs.header || needs.text ? await mail.summaries(view.id, uids) : new Map();
+  const load = withSummaries || needs.header || needs.text;
+  const summaries = load ? await mail.summaries(view.id, uids) : new Map();
   const largestUid = uids.at(-1) ?? 0;
-  const matched: number[] = [];
-  const modSeqs: number[] = [];
+  const matches: SearchMatch[] = [];
   for (let i = 0; i < uids.length; i++) {
     const uid = uids[i];
     const meta = view.message(uid);
@@ -91,10 +103,24 @@ export async function search(s: ImapSession, cmd: SearchCommand): Promise<Comple
       largestSeq: uids.length,
       largestUid,
     };
-    if (!matchSearch(cmd.program, target)) continue;
-    matched.push(cmd.uid ? uid : i + 1);
-    modSeqs.push(meta.modSeq);
+    if (!matchSearch(program, target)) continue;
+    matches.push(summary ? { seq: i + 1, uid, meta, summary } : { seq: i + 1, uid, meta });
   }
+  return matches;
+}
+
+/** Runs SEARCH / UID SEARCH. */
+export async function search(s: ImapSession, cmd: SearchCommand): Promise<Completion> {
+  const charset = cmd.charset?.toUpperCase();
+  if (charset !== undefined && charset !== "UTF-8" && charset !== "US-ASCII") {
+    return no("Supported charsets: US-ASCII, UTF-8", "BADCHARSET (US-ASCII UTF-8)");
+  }
+  if (cmd.returns?.includes("SAVE")) return bad("SEARCHRES is not supported");
+  const modseq = usesModSeq(cmd.program);
+  if (modseq) s.enableCondstore();
+  const matches = await matchMessages(s, cmd.program);
+  const matched = matches.map((m) => cmd.uid ? m.uid : m.seq);
+  const modSeqs = matches.map((m) => m.meta.modSeq);
 
   const returns = cmd.returns ?? (s.enabled.rev2 ? ["ALL"] : undefined);
   if (returns === undefined) {

@@ -10,6 +10,7 @@ import { MAILBOX_COMMANDS } from "./mailboxes.ts";
 import { LIST_COMMANDS } from "./list.ts";
 import { APPEND_COMMANDS } from "./append.ts";
 import { MESSAGE_COMMANDS } from "./messages.ts";
+import { SORT_COMMANDS } from "./sort.ts";
 
 /** Every command, by name. */
 export const IMAP_COMMANDS: { [N in ImapCommandName]: ImapCommandSpec<N> } = {
@@ -19,4 +20,5 @@ export const IMAP_COMMANDS: { [N in ImapCommandName]: ImapCommandSpec<N> } = {
   ...LIST_COMMANDS,
   ...APPEND_COMMANDS,
   ...MESSAGE_COMMANDS,
+  ...SORT_COMMANDS,
 };

@@ -109,6 +109,40 @@ export type SearchKey =
 /** The ESEARCH return options (RFC 4731 §3.1). */
 export type SearchReturn = "MIN" | "MAX" | "ALL" | "COUNT" | "SAVE";
 
+/** One message of an APPEND (RFC 3501 §6.3.11, RFC 3502 MULTIAPPEND). */
+export interface AppendMessage {
+  flags?: string[];
+  /** The date-time given, in ms since the epoch. */
+  date?: number;
+  message: Uint8Array;
+  /** The message came as a literal8 (RFC 3516 §4.4). */
+  binary: boolean;
+}
+
+/** A SORT key (RFC 5256 §3, RFC 5957 DISPLAYFROM/DISPLAYTO). */
+export type SortKeyName =
+  | "ARRIVAL"
+  | "CC"
+  | "DATE"
+  | "FROM"
+  | "SIZE"
+  | "SUBJECT"
+  | "TO"
+  | "DISPLAYFROM"
+  | "DISPLAYTO";
+
+/** One SORT criterion: a key, possibly preceded by REVERSE. */
+export interface SortCriterion {
+  key: SortKeyName;
+  reverse: boolean;
+}
+
+/** The ESORT return options (RFC 5267 §3.1); SAVE and PARTIAL are not offered. */
+export type SortReturn = "MIN" | "MAX" | "ALL" | "COUNT";
+
+/** A THREAD algorithm (RFC 5256 §3). */
+export type ThreadAlgorithm = "ORDEREDSUBJECT" | "REFERENCES";
+
 /** QRESYNC select parameters (RFC 7162 §3.2.5). */
 export interface QresyncParams {
   uidValidity: number;
@@ -170,15 +204,8 @@ export type ImapCommand =
   }>
   | Tagged<"LSUB", { reference: string; pattern: string }>
   | Tagged<"STATUS", { mailbox: string; items: string[] }>
-  | Tagged<"APPEND", {
-    mailbox: string;
-    flags?: string[];
-    /** The date-time given, in ms since the epoch. */
-    date?: number;
-    message: Uint8Array;
-    /** The message came as a literal8 (RFC 3516 §4.4). */
-    binary: boolean;
-  }>
+  /** APPEND; several messages in one command with MULTIAPPEND (RFC 3502 §6.3.11). */
+  | Tagged<"APPEND", { mailbox: string; messages: AppendMessage[] }>
   | Tagged<"SEARCH", {
     uid: boolean;
     charset?: string;
@@ -186,6 +213,20 @@ export type ImapCommand =
     returns?: SearchReturn[];
     program: SearchKey;
   }>
+  /** SORT and UID SORT (RFC 5256 §3), with ESORT return options (RFC 5267 §3). */
+  | Tagged<"SORT", {
+    uid: boolean;
+    criteria: SortCriterion[];
+    charset: string;
+    /** ESORT return options; `RETURN ()` gives ["ALL"]. */
+    returns?: SortReturn[];
+    program: SearchKey;
+  }>
+  /** THREAD and UID THREAD (RFC 5256 §3). */
+  | Tagged<
+    "THREAD",
+    { uid: boolean; algorithm: ThreadAlgorithm; charset: string; program: SearchKey }
+  >
   | Tagged<"FETCH", {
     uid: boolean;
     set: SequenceSet;

@@ -3,6 +3,7 @@
  * framed lines and literals in, a typed {@link ImapCommand} or a {@link ParseFailure} out. Pure.
  */
 import type {
+  AppendMessage,
   ImapCommand,
   ListReturns,
   NoArgCommandName,
@@ -17,6 +18,7 @@ import { readFetchItems } from "./fetch_items.ts";
 import { ASTRING, decodeUtf8, fault, parseDateTime, Reader, SyntaxFault } from "./reader.ts";
 import { readSearchProgram, type StringDecoder } from "./search_parse.ts";
 import { MAX_NUMBER } from "./sequence_set.ts";
+import { readSort, readThread } from "./sort_parse.ts";
 
 /** The literal marker at the end of a line (RFC 3501 §4.3, RFC 7888 LITERAL+, RFC 3516). */
 export interface LiteralMarker {
@@ -49,7 +51,16 @@ export function literalAtEnd(line: Uint8Array): LiteralMarker | "bad" | undefine
 type Args = { r: Reader; tag: string; uid: boolean };
 type CommandParser = (a: Args) => ImapCommand;
 
-const UID_COMMANDS = new Set(["FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE"]);
+const UID_COMMANDS = new Set([
+  "FETCH",
+  "STORE",
+  "COPY",
+  "MOVE",
+  "SEARCH",
+  "EXPUNGE",
+  "SORT",
+  "THREAD",
+]);
 
 // RFC 3501 §9: tag = 1*<any ASTRING-CHAR except "+">.
 const TAG_CHAR = ASTRING.map((v, c) => (c === 0x2b ? 0 : v));
@@ -299,11 +310,20 @@ const store: CommandParser = ({ r, tag, uid }) => {
     : { tag, name: "STORE", uid, set, mode, silent, flags, unchangedSince };
 };
 
-// RFC 3501 §6.3.11; RFC 3516 §4.4 literal8.
+// RFC 3501 §6.3.11; RFC 3516 §4.4 literal8; RFC 3502 §6.3.11: MULTIAPPEND repeats
+// SP [flag-list SP] [date-time SP] literal.
 const append: CommandParser = ({ r, tag }) => {
   r.sp();
   const mailbox = r.mailbox();
-  r.sp();
+  const messages: AppendMessage[] = [];
+  do {
+    r.sp();
+    messages.push(appendMessage(r));
+  } while (!r.done());
+  return { tag, name: "APPEND", mailbox, messages };
+};
+
+function appendMessage(r: Reader): AppendMessage {
   let flags: string[] | undefined;
   let date: number | undefined;
   if (r.peek() === 0x28) {
@@ -318,11 +338,11 @@ const append: CommandParser = ({ r, tag }) => {
   }
   if (r.peek() === 0x22 || !r.atString()) fault("APPEND needs the message as a literal");
   const { bytes: message, binary } = r.string({ allowBinary: true });
-  const command: ImapCommand = { tag, name: "APPEND", mailbox, message, binary };
-  if (flags) command.flags = flags;
-  if (date !== undefined) command.date = date;
-  return command;
-};
+  const one: AppendMessage = { message, binary };
+  if (flags) one.flags = flags;
+  if (date !== undefined) one.date = date;
+  return one;
+}
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
@@ -401,6 +421,8 @@ const PARSERS: Record<string, CommandParser> = {
   },
   APPEND: append,
   SEARCH: search,
+  SORT: ({ r, tag, uid }) => readSort(r, tag, uid, searchDecoder),
+  THREAD: ({ r, tag, uid }) => readThread(r, tag, uid, searchDecoder),
   FETCH: fetch,
   STORE: store,
   COPY: ({ r, tag, uid }) => {
