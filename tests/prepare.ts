@@ -17,6 +17,7 @@ const NEEDED: Record<string, string> = {
   "opendkim-testmsg": "opendkim-tools",
   ip: "iproute2", // loopback in the namespace tests/e2e/dkim_opendkim.py runs in
   postfix: "postfix", // a real MTA for the outbound tests (installed unconfigured)
+  mbsync: "isync", // a real IMAP synchroniser for tests/e2e/imap_mbsync_test.ts
 };
 
 function has(command: string): boolean {
