@@ -6,6 +6,7 @@
  * server process is still running.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { ImapClient, literalsOf, numbered } from "../helpers/imap_client.ts";
 import { sendMail } from "../helpers/pop3_client.ts";
 import { TestServer } from "../helpers/test_server.ts";
@@ -170,6 +171,29 @@ Deno.test("imap abuse on a running server", async (t) => {
         assert.equal((await c.command("ENABLE CONDSTORE")).status, "BAD");
         const fetch = await c.command("FETCH 1:* (FLAGS)");
         assert.equal(numbered(fetch.untagged, "FETCH").length, MESSAGES.length);
+      } finally {
+        c.close();
+      }
+      alive();
+      await serves(server);
+    });
+
+    await t.step("clear text on the imaps port is dropped; TLS clients still served", async () => {
+      const plain = await ImapClient.connect(server.imapsPort);
+      try {
+        await plain.send("a1 LOGIN x y\r\n".repeat(50)).catch(() => {});
+        assert.equal(await plain.closedByServer(), true);
+      } finally {
+        plain.close();
+      }
+      const caCert = await Deno.readTextFile(join(server.dir, "keys", "cert.pem"));
+      const c = await ImapClient.open(server.imapsPort, { tls: { caCert } });
+      try {
+        assert.ok(!c.greeting.includes("STARTTLS"), c.greeting);
+        assert.equal((await c.command(`LOGIN ${USER} "${PASSWORD}"`)).status, "OK");
+        assert.equal((await c.command("SELECT INBOX")).status, "OK");
+        const fetch = await c.command("FETCH 1:* (BODY.PEEK[])");
+        assert.equal(fetch.untagged.flatMap(literalsOf).length, MESSAGES.length);
       } finally {
         c.close();
       }
