@@ -58,9 +58,11 @@ export function baseSubject(decoded: string): BaseSubject {
       }
       break;
     }
-    // Step 6: "[fwd:" ... "]" is unwrapped, and extraction starts again at step 2.
-    if (s.length >= 6 && s.slice(0, 5).toLowerCase() === "[fwd:" && s.endsWith("]")) {
-      s = s.slice(5, -1);
+    // Step 6: "[fwd:" subj-base "]" is unwrapped, and extraction starts again at step 2;
+    // subj-base (§5) is not empty.
+    const inner = s.slice(5, -1);
+    if (s.slice(0, 5).toLowerCase() === "[fwd:" && s.endsWith("]") && inner.trim() !== "") {
+      s = inner;
       reply = true;
       continue;
     }

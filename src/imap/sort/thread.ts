@@ -93,6 +93,8 @@ function link(parent: Container, child: Container): void {
 
 /** Whether `ancestor` is `c` or above it: linking `c` under `ancestor`'s child would loop. */
 function isAncestor(ancestor: Container, c: Container): boolean {
+  // Without children it is above nothing: the common case, and it keeps long chains linear.
+  if (ancestor.children.length === 0) return ancestor === c;
   for (let p: Container | undefined = c; p; p = p.parent) if (p === ancestor) return true;
   return false;
 }
