@@ -388,10 +388,21 @@ function outOfState(state: ImapState): string {
   return "Command not valid in this state";
 }
 
-/** FETCH, STORE and SEARCH by sequence number may not see expunges (RFC 3501 §7.4.1). */
+/**
+ * FETCH, STORE and SEARCH by sequence number may not see expunges (RFC 3501 §7.4.1); SORT and
+ * THREAD answer like SEARCH (RFC 5256 §4).
+ */
 function expungeAllowed(cmd: ImapCommand): boolean {
-  if (cmd.name === "FETCH" || cmd.name === "STORE" || cmd.name === "SEARCH") return cmd.uid;
-  return true;
+  switch (cmd.name) {
+    case "FETCH":
+    case "STORE":
+    case "SEARCH":
+    case "SORT":
+    case "THREAD":
+      return cmd.uid;
+    default:
+      return true;
+  }
 }
 
 const SPACE = 0x20;
