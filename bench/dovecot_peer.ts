@@ -1,10 +1,19 @@
 /**
- * A throw-away Dovecot POP3 server as the benchmark peer: its own config file, base_dir,
- * state_dir, log, passwd-file and Maildir in one temp folder, POP3 without TLS on a free
- * 127.0.0.1 port (`dovecot -c FILE`). Long-lived processes, as DESIGN.md asks for a fair peer:
- * pop3-login serves many connections (`service_count = 0`, two kept ready) and a pop3 process
- * serves 100 sessions. Needs root (Dovecot's master runs as root and drops privileges); mail is
- * accessed as `nobody`.
+ * A throw-away Dovecot POP3 (and optionally IMAP) server as the benchmark peer: its own config
+ * file, base_dir, state_dir, log, passwd-file and Maildirs in one temp folder, POP3 and IMAP
+ * without TLS on free 127.0.0.1 ports (`dovecot -c FILE`). Long-lived processes, as DESIGN.md
+ * asks for a fair peer: pop3-login and imap-login serve many connections (`service_count = 0`,
+ * two kept ready) and a pop3 or imap process serves 100 sessions. Needs root (Dovecot's master
+ * runs as root and drops privileges); mail is accessed as `nobody`.
+ *
+ * With `mailCrypt`, the mail_crypt plugin encrypts what is saved from then on, in folder-keys
+ * mode: each user has a P-256 key pair whose private half is encrypted with the user's login
+ * password (`mail_crypt_require_encrypted_user_key`; the password reaches the plugin as the
+ * userdb field `mail_crypt_private_password`, set by the passdb from `%w`, the password the
+ * client logged in with), INBOX has its own key pair sealed with the user's, and every message
+ * gets a random AES-256-GCM key sealed with the folder's (`mail_crypt_save_version = 2`). Keys
+ * are mailbox attributes, hence `mail_attribute_dict`. Make the user keys with `generateKeys`
+ * before saving mail; messages written by `start` itself are plain files, as before.
  */
 import { join } from "node:path";
 import {
@@ -23,16 +32,27 @@ const DOVECOT = "/usr/sbin/dovecot";
 const DOVEADM = "/usr/bin/doveadm";
 /** The POP3 binary, from dovecot-pop3d (dovecot-core alone has none). */
 const POP3_BINARY = "/usr/lib/dovecot/pop3";
+/** The IMAP binary, from dovecot-imapd. */
+const IMAP_BINARY = "/usr/lib/dovecot/imap";
+/** The mail_crypt plugin, part of Debian's dovecot-core. */
+const MAIL_CRYPT_PLUGIN = "/usr/lib/dovecot/modules/lib10_mail_crypt_plugin.so";
 const NOBODY = 65534; // nobody:nogroup on Debian
 
-/** Installs dovecot-core and dovecot-pop3d non-interactively when missing and root. */
-export async function ensureDovecot(): Promise<void> {
-  if (await haveCommand("dovecot") && await haveCommand("doveadm") && exists(POP3_BINARY)) return;
+/**
+ * Installs dovecot-core and dovecot-pop3d (and dovecot-imapd with `imap`) non-interactively
+ * when missing and root.
+ */
+export async function ensureDovecot(imap = false): Promise<void> {
+  const binaries = [POP3_BINARY, ...(imap ? [IMAP_BINARY, MAIL_CRYPT_PLUGIN] : [])];
+  if (
+    await haveCommand("dovecot") && await haveCommand("doveadm") && binaries.every(exists)
+  ) return;
+  const packages = `dovecot-core dovecot-pop3d${imap ? " dovecot-imapd" : ""}`;
   if (Deno.uid() !== 0) {
-    throw new Error("dovecot is missing; install the Debian packages dovecot-core dovecot-pop3d");
+    throw new Error(`dovecot is missing; install the Debian packages ${packages}`);
   }
-  console.error("bench: installing dovecot-core dovecot-pop3d (apt-get) ...");
-  const install = "DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-core dovecot-pop3d";
+  console.error(`bench: installing ${packages} (apt-get) ...`);
+  const install = `DEBIAN_FRONTEND=noninteractive apt-get install -y ${packages}`;
   await mustRun("sh", ["-c", `${install} || (apt-get update && ${install})`]);
 }
 
@@ -40,6 +60,16 @@ export async function ensureDovecot(): Promise<void> {
 export interface DovecotAccount {
   user: string;
   password: string;
+}
+
+/** What to run besides POP3. */
+export interface DovecotOptions {
+  /** Also serve IMAP (plain, on a free 127.0.0.1 port). */
+  imap?: boolean;
+  /** Encrypt saved mail with the mail_crypt plugin (see the module comment). */
+  mailCrypt?: boolean;
+  /** More accounts besides the first, each with its own Maildir (and keys). */
+  more?: DovecotAccount[];
 }
 
 /** A running Dovecot instance. */
@@ -56,6 +86,11 @@ export class DovecotPeer {
     /** The POP3 port (127.0.0.1, no TLS). */
     readonly port: number,
     readonly account: DovecotAccount,
+    /** The IMAP port (127.0.0.1, no TLS); undefined unless started with `imap`. */
+    readonly imapPort: number | undefined,
+    /** Every account, the first one first. */
+    readonly accounts: DovecotAccount[],
+    readonly mailCrypt: boolean,
   ) {}
 
   /** The config file given to `dovecot -c` and `doveadm -c`. */
@@ -68,9 +103,19 @@ export class DovecotPeer {
     return join(this.dir, "dovecot.log");
   }
 
-  /** The account's Maildir. */
+  /** The first account's Maildir. */
   get maildir(): string {
-    return join(this.dir, "Maildir");
+    return this.maildirOf(this.account.user);
+  }
+
+  /** The home folder of `user` (`home` in the userdb). */
+  homeOf(user: string): string {
+    return join(this.dir, "home", user);
+  }
+
+  /** The Maildir of `user` (`mail_location = maildir:~/Maildir`). */
+  maildirOf(user: string): string {
+    return join(this.homeOf(user), "Maildir");
   }
 
   /**
@@ -79,10 +124,21 @@ export class DovecotPeer {
    * once POP3 greets. On failure the instance is stopped and its folder removed. Until
    * `cleanup`, an interrupted benchmark stops it and removes the folder (registerCleanup).
    */
-  static async start(account: DovecotAccount, messages: string[]): Promise<DovecotPeer> {
+  static async start(
+    account: DovecotAccount,
+    messages: string[],
+    opts: DovecotOptions = {},
+  ): Promise<DovecotPeer> {
     if (Deno.uid() !== 0) throw new Error("the Dovecot peer needs root (dovecot's master)");
     const dir = await Deno.makeTempDir({ prefix: "fsmtp-bench-dovecot-" });
-    const peer = new DovecotPeer(dir, freePort(), account);
+    const peer = new DovecotPeer(
+      dir,
+      freePort(),
+      account,
+      opts.imap ? freePort() : undefined,
+      [account, ...(opts.more ?? [])],
+      opts.mailCrypt ?? false,
+    );
     peer.unregister = registerCleanup(async () => {
       await peer.stop();
       await peer.cleanup();
@@ -104,17 +160,18 @@ export class DovecotPeer {
     // makeTempDir makes 0700; the login processes (dovenull) and mail processes (nobody) must
     // get through it.
     await Deno.chmod(dir, 0o755);
-    await Deno.mkdir(join(dir, "home"));
-    for (const sub of ["new", "cur", "tmp"]) {
-      await Deno.mkdir(join(this.maildir, sub), { recursive: true });
+    for (const { user } of this.accounts) {
+      for (const sub of ["new", "cur", "tmp"]) {
+        await Deno.mkdir(join(this.maildirOf(user), sub), { recursive: true });
+      }
     }
     const passwd = join(dir, "passwd");
     await Deno.writeTextFile(
       passwd,
-      `${this.account.user}:{PLAIN}${this.account.password}::::::\n`,
+      this.accounts.map((a) => `${a.user}:{PLAIN}${a.password}::::::\n`).join(""),
     );
     const config = `# fsmtp benchmark peer, written by bench/dovecot_peer.ts
-protocols = pop3
+protocols = ${this.imapPort === undefined ? "pop3" : "imap pop3"}
 listen = 127.0.0.1
 base_dir = ${join(dir, "run")}
 state_dir = ${join(dir, "state")}
@@ -126,12 +183,12 @@ auth_mechanisms = plain
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u ${passwd}
-}
+${this.mailCrypt ? "  override_fields = userdb_mail_crypt_private_password=%w\n" : ""}}
 userdb {
   driver = static
-  args = uid=${NOBODY} gid=${NOBODY} home=${join(dir, "home")}
+  args = uid=${NOBODY} gid=${NOBODY} home=${join(dir, "home", "%u")}
 }
-mail_location = maildir:${this.maildir}
+mail_location = maildir:~/Maildir
 pop3_uidl_format = %08Xu%08Xv
 service pop3-login {
   inet_listener pop3 {
@@ -148,8 +205,66 @@ service pop3 {
   service_count = 100
   process_limit = 100
 }
-`;
+${this.imapPort === undefined ? "" : this.imapConfig()}`;
     await Deno.writeTextFile(this.configFile, config);
+  }
+
+  /**
+   * The IMAP part of the config: long-lived imap-login processes, an imap process per session
+   * kept for 100 sessions, room for a thousand sessions (of one user, too), and mail_crypt.
+   */
+  private imapConfig(): string {
+    const crypt = this.mailCrypt
+      ? `mail_attribute_dict = file:%h/dovecot-attributes
+mail_plugins = $mail_plugins mail_crypt
+plugin {
+  mail_crypt_curve = prime256v1
+  mail_crypt_save_version = 2
+  mail_crypt_require_encrypted_user_key = yes
+}
+`
+      : "";
+    return `service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = ${this.imapPort}
+  }
+  inet_listener imaps {
+    port = 0
+  }
+  service_count = 0
+  process_min_avail = 2
+  client_limit = 2000
+}
+service imap {
+  service_count = 100
+  process_limit = 1100
+}
+default_client_limit = 2000
+protocol imap {
+  mail_max_userip_connections = 1100
+}
+${crypt}`;
+  }
+
+  /**
+   * Makes `account`'s mail_crypt key pair, its private key encrypted with the account's
+   * password (`doveadm mailbox cryptokey generate -U`: the user key only; INBOX's key pair
+   * follows at the first save). Needs the running instance (doveadm asks its auth service).
+   */
+  async generateKeys(account: DovecotAccount): Promise<void> {
+    await mustRun(DOVEADM, [
+      "-c",
+      this.configFile,
+      "-o",
+      `plugin/mail_crypt_private_password=${account.password}`,
+      "mailbox",
+      "cryptokey",
+      "generate",
+      "-u",
+      account.user,
+      "-U",
+    ]);
   }
 
   /**
@@ -167,7 +282,7 @@ service pop3 {
       const name = `${now}.M${i + 1}P${Deno.pid}.bench.invalid,S=${lf.length},W=${virtualSize}`;
       await Deno.writeFile(join(this.maildir, "new", name), lf, { mode: 0o600 });
     }
-    await mustRun("chown", ["-R", `${NOBODY}:${NOBODY}`, this.maildir, join(this.dir, "home")]);
+    await mustRun("chown", ["-R", `${NOBODY}:${NOBODY}`, join(this.dir, "home")]);
   }
 
   /** Starts the master in the foreground; resolves once POP3 greets. */
@@ -186,26 +301,27 @@ service pop3 {
     let exited = false;
     master.status.then(() => exited = true);
     await waitUntil(
-      () => {
+      async () => {
         if (exited) throw new Error(`dovecot exited during start-up:\n${this.output.text}`);
-        return this.greets();
+        return await this.greets(this.port, "+OK") &&
+          (this.imapPort === undefined || await this.greets(this.imapPort, "* OK"));
       },
       30_000,
-      "Dovecot pop3 to answer",
+      "Dovecot to answer",
       100,
     ).catch(async (e) => {
       throw new Error(`${e.message}\n${this.output.text}${await this.logTail()}`);
     });
   }
 
-  /** Whether POP3 accepts a connection and sends +OK. */
-  private async greets(): Promise<boolean> {
+  /** Whether `port` accepts a connection and greets with `greeting`. */
+  private async greets(port: number, greeting: string): Promise<boolean> {
     let conn: Deno.TcpConn | undefined;
     try {
-      conn = await Deno.connect({ hostname: "127.0.0.1", port: this.port });
+      conn = await Deno.connect({ hostname: "127.0.0.1", port });
       const buf = new Uint8Array(512);
       const n = await conn.read(buf);
-      return n !== null && new TextDecoder().decode(buf.subarray(0, n)).startsWith("+OK");
+      return n !== null && new TextDecoder().decode(buf.subarray(0, n)).startsWith(greeting);
     } catch {
       return false;
     } finally {

@@ -1,5 +1,5 @@
 /**
- * Starts the real fsmtp (`deno run -A main.ts --run=smtp`, or `--run=all` with POP3) as a child
+ * Starts the real fsmtp (`deno run -A main.ts --run=smtp`, or `--run=all` with POP3 or IMAP) as a child
  * process on free loopback ports, with a temp data and keys folder and a config tuned for load:
  * warn-level logging, raised connection limits.
  */
@@ -27,6 +27,11 @@ export interface FsmtpServerOptions {
    * DNS, which a benchmark must not send beyond this machine, and the Postfix peer runs none.
    */
   inboundChecks?: boolean;
+  /**
+   * Also listen for IMAP on free ports: `imap` (plain, with STARTTLS; fsmtp allows a login
+   * without TLS on loopback) and `imaps` (implicit TLS): `--run=all`.
+   */
+  imap?: boolean;
   /** Also listen for submission (AUTH) on a free port. */
   submission?: boolean;
   /** `[outbound]`: the remote port and the DNS server (`host:port`) to deliver with. */
@@ -50,7 +55,16 @@ export class FsmtpServer {
     readonly pop3Port: number | undefined,
     /** The submission port on 127.0.0.1 (undefined unless started with `submission`). */
     readonly submissionPort: number | undefined,
+    /** The IMAP ports on 127.0.0.1, plain and implicit TLS (undefined unless `imap`). */
+    readonly imapPorts: { imap: number; imaps: number } | undefined,
+    /** The `hostname` of the config: the name in the server's self-signed certificate. */
+    readonly hostname: string,
   ) {}
+
+  /** The server's TLS certificate (PEM; self-signed, made at the first start). */
+  get certPath(): string {
+    return join(this.dir, "keys", "cert.pem");
+  }
 
   /** The server's process (`deno run`, the process that runs main.ts). */
   get process(): Deno.ChildProcess {
@@ -76,12 +90,15 @@ export class FsmtpServer {
     const dir = await Deno.makeTempDir({ prefix: "fsmtp-bench-" });
     const pop3Port = opts.pop3 ? freePort() : undefined;
     const submissionPort = opts.submission ? freePort() : undefined;
+    const imapPorts = opts.imap ? { imap: freePort(), imaps: freePort() } : undefined;
     const server = new FsmtpServer(
       dir,
       join(dir, "fsmtp.toml"),
       freePort(),
       pop3Port,
       submissionPort,
+      imapPorts,
+      `mx.${domain}`,
     );
     server.unregister = registerCleanup(async () => {
       await server.stop();
@@ -103,14 +120,14 @@ export class FsmtpServer {
     users: string[],
     opts: FsmtpServerOptions,
   ): Promise<void> {
-    const { dir, configPath, port, pop3Port, submissionPort } = this;
+    const { dir, configPath, port, pop3Port, submissionPort, imapPorts } = this;
     const outbound = opts.outbound
       ? [`[outbound]`, `port = ${opts.outbound.port}`, `resolver = "${opts.outbound.resolver}"`]
       : [];
     await Deno.writeTextFile(
       configPath,
       [
-        `hostname = "mx.${domain}"`,
+        `hostname = "${this.hostname}"`,
         `domains = ${JSON.stringify([domain])}`,
         `data_dir = ${JSON.stringify(join(dir, "data"))}`,
         `keys_dir = ${JSON.stringify(join(dir, "keys"))}`,
@@ -121,14 +138,16 @@ export class FsmtpServer {
         `submissions = ""`,
         `pop3 = "${pop3Port === undefined ? "" : `127.0.0.1:${pop3Port}`}"`,
         `pop3s = ""`,
-        `imap = ""`,
-        `imaps = ""`,
+        `imap = "${imapPorts === undefined ? "" : `127.0.0.1:${imapPorts.imap}`}"`,
+        `imaps = "${imapPorts === undefined ? "" : `127.0.0.1:${imapPorts.imaps}`}"`,
         `[tls]`,
-        `cert = ${JSON.stringify(join(dir, "keys", "cert.pem"))}`,
+        `cert = ${JSON.stringify(this.certPath)}`,
         `key = ${JSON.stringify(join(dir, "keys", "key.pem"))}`,
         `[limits]`,
         `max_connections = 2000`,
         `max_connections_per_ip = 2000`,
+        // The IMAP idle-memory figure holds a thousand sessions of one user.
+        `max_connections_per_user = 2000`,
         `[inbound]`,
         `checks = ${opts.inboundChecks ?? false}`,
         ...outbound,
@@ -152,7 +171,7 @@ export class FsmtpServer {
         "run",
         "--allow-all",
         MAIN,
-        this.pop3Port === undefined ? "--run=smtp" : "--run=all",
+        this.pop3Port === undefined && this.imapPorts === undefined ? "--run=smtp" : "--run=all",
         "--config",
         this.configPath,
       ],
@@ -167,6 +186,12 @@ export class FsmtpServer {
     child.status.then(() => exited = true);
     const listening = [`smtp on 127.0.0.1:${this.port}`];
     if (this.pop3Port !== undefined) listening.push(`pop3 on 127.0.0.1:${this.pop3Port}`);
+    if (this.imapPorts !== undefined) {
+      listening.push(
+        `imap on 127.0.0.1:${this.imapPorts.imap}`,
+        `imaps on 127.0.0.1:${this.imapPorts.imaps}`,
+      );
+    }
     await waitUntil(
       () => {
         if (exited) throw new Error(`fsmtp exited during start-up:\n${this.output.text}`);

@@ -16,10 +16,17 @@
  *   deno task bench --only=smtp      SMTP throughput and idle memory only
  *   deno task bench --only=pop3      POP3 download only
  *   deno task bench --only=outbound  relaying 2,000 messages to smtp-sink, fsmtp beside Postfix
+ *   deno task bench --only=imap      IMAP, fsmtp beside Dovecot and Dovecot with mail_crypt
+ *                                    (1,000 messages; --quick 200; --imap-messages=N), and
+ *                                    fsmtp's RSS with 1,000 TLS sessions in IDLE; imaptest's
+ *                                    stress mode too when IMAPTEST=/path/to/imaptest
  */
 import { parseArgs } from "node:util";
 import { idleConnections, type IdleMemory } from "./idle_connections.ts";
 import { type Pop3Comparison, pop3Download, type Pop3Side } from "./pop3_download.ts";
+import { type ImapComparison, imapComparison } from "./imap_bench.ts";
+import { idleImapConnections, type IdleImapMemory } from "./imap_idle.ts";
+import { imapTable } from "./imap_report.ts";
 import { ensurePostfix } from "./postfix_peer.ts";
 import { fsmtpInbound, inboundLoad, postfixInbound, type Throughput } from "./smtp_inbound.ts";
 import { checkInterrupted, interruptAndCleanUp } from "./util.ts";
@@ -39,9 +46,20 @@ const FULL_POP3_MESSAGES = 1000;
 const QUICK_POP3_MESSAGES = 200;
 const POP3_MESSAGE_SIZE = 4096;
 const POP3_ROUNDS = 5;
-const PARTS = ["smtp", "pop3", "outbound"] as const;
+const PARTS = ["smtp", "pop3", "outbound", "imap"] as const;
 const OUTBOUND_MESSAGES = 2000;
 const QUICK_OUTBOUND_MESSAGES = 300;
+const FULL_IMAP_MESSAGES = 1000;
+const QUICK_IMAP_MESSAGES = 200;
+const IMAP_MESSAGE_SIZE = 4096;
+const IMAP_ROUNDS = 5;
+/** Parallel login clients (one user each); imaptest's users and clients too. */
+const IMAP_LOGIN_CLIENTS = 20;
+const IMAP_IDLE_CONNECTIONS = 1000;
+/** Messages in the INBOX every idling session selected. */
+const IMAP_IDLE_MESSAGES = 100;
+/** The aim for fsmtp's memory per idling TLS session (KiB). */
+const IMAP_IDLE_AIM_KIB = 40;
 
 const { values } = parseArgs({
   // `deno task bench -- --quick` passes the "--" on: take it as the npm habit it is.
@@ -51,6 +69,7 @@ const { values } = parseArgs({
     messages: { type: "string" },
     "pop3-messages": { type: "string" },
     "outbound-messages": { type: "string" },
+    "imap-messages": { type: "string" },
     only: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -58,7 +77,7 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(
     "usage: deno task bench [--quick] [--messages=N] [--pop3-messages=N] " +
-      "[--outbound-messages=N] [--only=smtp|pop3|outbound]",
+      "[--outbound-messages=N] [--imap-messages=N] [--only=smtp|pop3|outbound|imap]",
   );
   Deno.exit(0);
 }
@@ -83,6 +102,11 @@ const outboundMessages = count(
   values["outbound-messages"],
   values.quick ? QUICK_OUTBOUND_MESSAGES : OUTBOUND_MESSAGES,
 );
+const imapMessages = count(
+  "imap-messages",
+  values["imap-messages"],
+  values.quick ? QUICK_IMAP_MESSAGES : FULL_IMAP_MESSAGES,
+);
 if (values.only !== undefined && !(PARTS as readonly string[]).includes(values.only)) {
   console.error(`bench: --only takes one of ${PARTS.join(", ")}, not "${values.only}"`);
   Deno.exit(2);
@@ -90,6 +114,7 @@ if (values.only !== undefined && !(PARTS as readonly string[]).includes(values.o
 const runSmtp = values.only === undefined || values.only === "smtp";
 const runPop3 = values.only === undefined || values.only === "pop3";
 const runOutbound = values.only === undefined || values.only === "outbound";
+const runImap = values.only === undefined || values.only === "imap";
 
 /** Set on SIGINT/SIGTERM: stops the servers, removes the temp folders, then exits 130. */
 let interruption: Promise<never> | undefined;
@@ -196,6 +221,40 @@ if (runOutbound) {
   }
 }
 
+let imap: ImapComparison | undefined;
+let imapIdle: IdleImapMemory | undefined;
+if (runImap) {
+  const imaptest = Deno.env.get("IMAPTEST") || undefined;
+  imap = await part(
+    `IMAP, fsmtp beside Dovecot and Dovecot+mail_crypt: ${imapMessages} messages of ` +
+      `${IMAP_MESSAGE_SIZE} octets in each of two INBOXes, ${IMAP_ROUNDS} rounds`,
+    () =>
+      imapComparison({
+        messages: imapMessages,
+        size: IMAP_MESSAGE_SIZE,
+        rounds: IMAP_ROUNDS,
+        loginClients: IMAP_LOGIN_CLIENTS,
+        loginSeconds: values.quick ? 2 : 5,
+        stressSeconds: values.quick ? 5 : 10,
+        imaptest,
+        log: (line) => console.log(line),
+      }),
+  );
+  for (const e of imap?.errors ?? []) errors.push(`IMAP, ${e}`);
+  imapIdle = await part(
+    `fsmtp RSS with ${IMAP_IDLE_CONNECTIONS} TLS IMAP sessions in IDLE ` +
+      `(imaps, logged in, INBOX of ${IMAP_IDLE_MESSAGES} selected)`,
+    () => idleImapConnections(IMAP_IDLE_CONNECTIONS, IMAP_IDLE_MESSAGES),
+  );
+  if (imapIdle) {
+    const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+    console.log(
+      `  RSS ${mib(imapIdle.beforeKiB)} before, ${mib(imapIdle.idlingKiB)} with ` +
+        `${imapIdle.connections} sessions idling, ${mib(imapIdle.closedKiB)} after closing them`,
+    );
+  }
+}
+
 if (interruption) await interruption; // no table for an interrupted run
 
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
@@ -251,12 +310,20 @@ if (runOutbound) {
     ],
   );
 }
-const width = Math.max(...rows.map(([k]) => k.length));
-const valueWidth = Math.max(...rows.map(([, v]) => v.length));
-console.log("");
-console.log(`${"figure".padEnd(width)}  ${"value".padStart(valueWidth)}`);
-console.log(`${"-".repeat(width)}  ${"-".repeat(valueWidth)}`);
-for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v.padStart(valueWidth)}`);
+if (rows.length > 0) {
+  const width = Math.max(...rows.map(([k]) => k.length));
+  const valueWidth = Math.max(...rows.map(([, v]) => v.length));
+  console.log("");
+  console.log(`${"figure".padEnd(width)}  ${"value".padStart(valueWidth)}`);
+  console.log(`${"-".repeat(width)}  ${"-".repeat(valueWidth)}`);
+  for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v.padStart(valueWidth)}`);
+}
+if (runImap) {
+  console.log("");
+  for (const line of imapTable(imap, imapIdle, IMAP_IDLE_AIM_KIB)) console.log(line);
+  if (imap) console.log(`imaptest stress: ${imap.stressSettings}`);
+  for (const note of imap?.notes ?? []) console.log(note);
+}
 
 if (errors.length > 0) {
   console.log("\nfailures:");
