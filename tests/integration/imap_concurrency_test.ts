@@ -205,20 +205,17 @@ Deno.test("imap: two sessions on one mailbox", async (t) => {
       },
     );
 
-    // BUG: a FETCH by number of a message another session expunged (not yet reported) gets a
-    // tagged OK with no FETCH response at all, so the client cannot tell "no data" from "gone".
-    // RFC 2180 §4.1.1 serves the message's data until the EXPUNGE is sent; §4.1.2 answers
-    // for the others and ends with a tagged NO (RFC 5530 [EXPUNGEISSUED], as Dovecot does).
-    // Skipped until fixed; IMAP_BUG_STEPS=1 runs it.
+    // RFC 2180 §4.1: a FETCH by number of a message another session expunged (not yet
+    // reported) gets its data, or the others' and a tagged NO (RFC 5530 [EXPUNGEISSUED]).
     await t.step({
       name: "FETCH of a message expunged elsewhere: its data, or a tagged NO (RFC 2180 §4.1)",
-      ignore: Deno.env.get("IMAP_BUG_STEPS") !== "1",
       fn: async () => {
         await b.command("NOOP");
         await expungeSeq(a, 2);
         const r = await b.command("FETCH 2 (BODY.PEEK[])");
         const served = r.untagged.some((l) => /^\* 2 FETCH \(.*BODY\[\] \{\d+\}/s.test(l));
         assert.ok(served || r.status === "NO", `${r.status} [${r.code}] ${r.text}`);
+        if (!served) assert.equal(r.code, "EXPUNGEISSUED");
         await b.command("NOOP");
         await a.command("NOOP");
       },

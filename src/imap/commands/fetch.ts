@@ -19,7 +19,7 @@ import { renderBodyStructure } from "../render/bodystructure.ts";
 import { type Chunk, flagList, internalDate, literal } from "../format.ts";
 import { shownFlags } from "../updates.ts";
 import type { Completion, ImapSession } from "../session.ts";
-import { bad, type CommandOf, no, ok } from "./spec.ts";
+import { bad, type CommandOf, expungeIssued, no, ok } from "./spec.ts";
 import { uidsOf } from "./message_set.ts";
 
 type FetchCommand = CommandOf<"FETCH">;
@@ -97,14 +97,17 @@ export async function fetch(s: ImapSession, cmd: FetchCommand): Promise<Completi
   }
 
   let pending = 0;
+  let gone = 0;
   for (const uid of uids) {
     const seq = view.seqOf(uid);
     const meta = view.message(uid);
     if (seq === 0 || !meta) continue;
     const summary = summaries.get(uid);
-    if (wantSummary && !summary) continue; // expunged meanwhile: nothing to show
-    const body = items.some(needsBody) ? await mail.body(view.id, uid) : undefined;
-    if (items.some(needsBody) && !body) continue;
+    const body = summary && items.some(needsBody) ? await mail.body(view.id, uid) : undefined;
+    if ((wantSummary && !summary) || (items.some(needsBody) && !body)) {
+      gone++; // expunged by another session, not yet reported to this one
+      continue;
+    }
     const out: Chunk[] = [];
     const parts: Chunk[][] = [];
     for (const item of items) {
@@ -131,6 +134,7 @@ export async function fetch(s: ImapSession, cmd: FetchCommand): Promise<Completi
       pending = 0;
     }
   }
+  if (gone > 0) return expungeIssued();
   return ok(`${cmd.uid ? "UID FETCH" : "FETCH"} completed`);
 }
 

@@ -10,7 +10,7 @@ import { storeName } from "../mailbox_names.ts";
 import { flagList } from "../format.ts";
 import { shownFlags } from "../updates.ts";
 import type { Completion, ImapSession } from "../session.ts";
-import { bad, type CommandOf, no, ok, type PartialTable, SELECTED } from "./spec.ts";
+import { bad, type CommandOf, expungeIssued, no, ok, type PartialTable, SELECTED } from "./spec.ts";
 import { uidsOf } from "./message_set.ts";
 import { fetch } from "./fetch.ts";
 import { search } from "./search.ts";
@@ -53,6 +53,12 @@ async function copyOrMove(s: ImapSession, cmd: CopyCommand): Promise<Completion>
   const map = move
     ? await store.moveMessages(view.id, uids, target.id)
     : await store.copyMessages(view.id, uids, target.id);
+  if (!move && map.source.length < uids.length) {
+    // Some were expunged by another session meanwhile: a COPY is all or nothing
+    // (RFC 2180 §4.4.1), so the copies made go again.
+    if (map.target.length > 0) await store.expunge(target.id, map.target);
+    return expungeIssued();
+  }
   const copyUid = map.source.length > 0
     ? `COPYUID ${map.uidValidity} ${formatSet(map.source)} ${formatSet(map.target)}`
     : undefined;
@@ -123,6 +129,7 @@ export const MESSAGE_COMMANDS: PartialTable<
         if (s.enabled.condstore) fields.push(`MODSEQ (${meta.modSeq})`);
         s.untagged(`${seq} FETCH (${fields.join(" ")})`);
       }
+      if (result.updated.length + result.modified.length < uids.length) return expungeIssued();
       if (result.modified.length > 0) {
         const numbers = cmd.uid ? result.modified : result.modified.map((u) => view.seqOf(u));
         return ok("Conditional STORE failed for some messages", `MODIFIED ${formatSet(numbers)}`);

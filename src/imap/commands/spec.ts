@@ -39,6 +39,14 @@ export function no(text: string, code?: string): Completion {
   return { status: "NO", code, text };
 }
 
+/**
+ * The answer for a command that named messages another session expunged before this one was
+ * told (RFC 2180 §4.1.2, RFC 5530 EXPUNGEISSUED): the others were served; the EXPUNGE follows.
+ */
+export function expungeIssued(): Completion {
+  return no("Some of the messages no longer exist", "EXPUNGEISSUED");
+}
+
 /** A tagged BAD. */
 export function bad(text: string, code?: string): Completion {
   return { status: "BAD", code, text };
