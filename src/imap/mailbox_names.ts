@@ -5,6 +5,7 @@
  */
 import { MAILBOX_DELIMITER } from "../store/mail_store.ts";
 import { encodeMutf7 } from "./parse/mutf7.ts";
+import { INVALID_NAME_MARK } from "./parse/reader.ts";
 import { stringOut } from "./parse/quote.ts";
 
 /** The store's form of a name the client sent: without a trailing delimiter; INBOX upper. */
@@ -21,6 +22,7 @@ export function invalidName(name: string): string | undefined {
   if (name === "") return "Empty mailbox name";
   if (/[*%]/.test(name)) return "Mailbox names cannot contain * or %";
   // deno-lint-ignore no-control-regex -- control characters are what is refused.
+  if (name.startsWith(INVALID_NAME_MARK)) return "Invalid mailbox name (modified UTF-7 expected)";
   if (/[\x00-\x1f\x7f]/.test(name)) return "Mailbox names cannot contain control characters";
   if (name.startsWith(MAILBOX_DELIMITER) || name.includes(MAILBOX_DELIMITER + MAILBOX_DELIMITER)) {
     return "Mailbox name has an empty level";

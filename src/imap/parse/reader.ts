@@ -9,6 +9,9 @@ import { decodeMutf7 } from "./mutf7.ts";
 import { parseSequenceSet } from "./sequence_set.ts";
 
 /** A syntax error at the reader's position; its message goes into the BAD reply. */
+/** Marks a mailbox name that was not valid modified UTF-7 (see `Reader.mailbox`). */
+export const INVALID_NAME_MARK = "\u0000";
+
 export class SyntaxFault extends Error {}
 
 /** Throws a {@link SyntaxFault}. */
@@ -286,9 +289,10 @@ export class Reader {
   #mailboxText(bytes: Uint8Array): string {
     const text = decodeUtf8(bytes);
     if (this.utf8) return text;
-    // A name that is not valid modified UTF-7 names no mailbox that exists: kept as sent, it
-    // gets NO [NONEXISTENT] rather than a BAD, as other servers answer it.
-    return decodeMutf7(text) ?? text;
+    // A name that is not valid modified UTF-7 names no mailbox: it gets NO, not BAD, as other
+    // servers answer it. The NUL in front (never part of a real name) keeps it from matching
+    // or being created (CREATE refuses control characters).
+    return decodeMutf7(text) ?? INVALID_NAME_MARK + text;
   }
 
   /**
