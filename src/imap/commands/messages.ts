@@ -129,7 +129,8 @@ export const MESSAGE_COMMANDS: PartialTable<
         if (s.enabled.condstore) fields.push(`MODSEQ (${meta.modSeq})`);
         s.untagged(`${seq} FETCH (${fields.join(" ")})`);
       }
-      if (result.updated.length + result.modified.length < uids.length) return expungeIssued();
+      // Messages another session expunged meanwhile are passed over: the flags of a message
+      // that is gone no longer matter (RFC 2180 §4.2.1), and the EXPUNGE follows.
       if (result.modified.length > 0) {
         const numbers = cmd.uid ? result.modified : result.modified.map((u) => view.seqOf(u));
         return ok("Conditional STORE failed for some messages", `MODIFIED ${formatSet(numbers)}`);
