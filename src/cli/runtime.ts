@@ -17,7 +17,7 @@ import { OctetBudget } from "../net/octet_budget.ts";
 import type { Pop3Ports } from "../pop3/session.ts";
 import type { ImapPorts } from "../imap/session.ts";
 import { UserSessionCounter } from "../imap/user_sessions.ts";
-import { UserMail } from "../imap/user_mail.ts";
+import { SummaryCaches, UserMail } from "../imap/user_mail.ts";
 import type { SmtpPorts } from "../smtp/session.ts";
 import type { MailStore } from "../store/mail_store.ts";
 import type { QueueStore } from "../queue/queue_store.ts";
@@ -38,6 +38,12 @@ export class Runtime {
   readonly delivery: LocalDelivery;
   readonly authenticator: Authenticator;
   readonly locks = new MaildropLocks();
+  /**
+   * Decoded summaries per user, shared by their IMAP sessions and kept 5 minutes after the
+   * last, so reconnecting clients do not open every message again. Memory only, like the
+   * login cache's unlocked keys (which live longer).
+   */
+  readonly summaries = new SummaryCaches(5 * 60_000);
   readonly imapSessions = new UserSessionCounter(() => this.config.limits.max_connections_per_user);
   readonly memory: OctetBudget;
   readonly submission: Submission;
@@ -195,7 +201,14 @@ export class Runtime {
       store: this.store,
       plaintextAllowed: (conn) => this.plaintextAllowed(conn),
       login: (address, password, ip) => this.passwordLogin(address, password, ip),
-      openMail: (login) => new UserMail(this.store, login.address, login.keys),
+      openMail: (login) =>
+        new UserMail(
+          this.store,
+          login.address,
+          login.keys,
+          this.summaries.acquire(login.address),
+          () => this.summaries.release(login.address),
+        ),
       userSessions: this.imapSessions,
       memory: this.memory,
       limits: {

@@ -29,22 +29,95 @@ import type { MailboxId, MailStore, SealedMessage } from "../store/mail_store.ts
 const UNWRAP_CONCURRENCY = 8;
 /** Summaries asked of the store per round trip. */
 const BATCH = 256;
-/** Decoded summaries kept per session (a few KiB each). */
+/** Decoded summaries kept per user (a few KiB each). */
 const MAX_SUMMARIES = 20_000;
 /** Opened bodies kept per session: clients fetch a message's parts one after another. */
 const MAX_BODY_OCTETS = 8 * 1024 * 1024;
 
+/**
+ * Decoded summaries of one user's messages, shared by the user's sessions (Thunderbird opens
+ * several; a phone reconnects every few minutes), so only the first of them pays for opening
+ * them. It lives in memory only, like the unlocked keys of the login cache, and is dropped a
+ * while after the user's last session ends (see {@link SummaryCaches}).
+ */
+export class SummaryCache {
+  #map = new Map<string, MessageSummary>();
+
+  get(key: string): MessageSummary | undefined {
+    return this.#map.get(key);
+  }
+
+  set(key: string, summary: MessageSummary): void {
+    if (this.#map.size >= MAX_SUMMARIES) {
+      const oldest = this.#map.keys().next().value;
+      if (oldest !== undefined) this.#map.delete(oldest);
+    }
+    this.#map.set(key, summary);
+  }
+
+  clear(): void {
+    this.#map.clear();
+  }
+}
+
+/** The summary caches of the users with sessions now (or very recently), for the process. */
+export class SummaryCaches {
+  #entries = new Map<
+    string,
+    { cache: SummaryCache; sessions: number; timer?: ReturnType<typeof setTimeout> }
+  >();
+
+  /** @param keepMs how long a user's cache outlives their last session */
+  constructor(readonly keepMs: number) {}
+
+  /** The user's cache, counting one more session. */
+  acquire(address: string): SummaryCache {
+    let entry = this.#entries.get(address);
+    if (!entry) {
+      entry = { cache: new SummaryCache(), sessions: 0 };
+      this.#entries.set(address, entry);
+    }
+    clearTimeout(entry.timer);
+    entry.timer = undefined;
+    entry.sessions++;
+    return entry.cache;
+  }
+
+  /** One session fewer; the cache goes `keepMs` after the last. */
+  release(address: string): void {
+    const entry = this.#entries.get(address);
+    if (!entry || --entry.sessions > 0) return;
+    const drop = () => {
+      entry.cache.clear();
+      if (this.#entries.get(address) === entry) this.#entries.delete(address);
+    };
+    if (this.keepMs <= 0) return drop();
+    entry.timer = setTimeout(drop, this.keepMs);
+    Deno.unrefTimer(entry.timer);
+  }
+
+  /** Users with a cache now. */
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
 /** A user's opened mail for one session. */
 export class UserMail {
-  #summaries = new Map<string, MessageSummary>();
   #bodies = new Map<string, Uint8Array>();
   #bodyOctets = 0;
   #writes = new Set<Promise<void>>();
 
+  /**
+   * @param summaries the user's shared cache, and `release` to call when this session ends;
+   *   a private cache when omitted.
+   */
   constructor(
     readonly store: MailStore,
     readonly address: string,
     readonly keys: UnlockedUserKeys,
+    private readonly summaryCache: SummaryCache = new SummaryCache(),
+    private readonly release: () => void = () => {},
   ) {}
 
   /**
@@ -58,7 +131,7 @@ export class UserMail {
     const found = new Map<number, MessageSummary>();
     const missing: number[] = [];
     for (const uid of uids) {
-      const cached = this.#summaries.get(cacheKey(mailboxId, uid));
+      const cached = this.summaryCache.get(cacheKey(mailboxId, uid));
       if (cached) found.set(uid, cached);
       else missing.push(uid);
     }
@@ -68,7 +141,7 @@ export class UserMail {
         const summary = await this.#openSummary(message);
         if (!summary) return;
         found.set(message.uid, summary);
-        this.#remember(cacheKey(mailboxId, message.uid), summary);
+        this.summaryCache.set(cacheKey(mailboxId, message.uid), summary);
       });
     }
     return found;
@@ -101,11 +174,11 @@ export class UserMail {
     await Promise.all(this.#writes);
   }
 
-  /** Forgets what this session opened. */
+  /** Forgets the bodies this session opened, and lets go of the shared summaries. */
   close(): void {
-    this.#summaries.clear();
     this.#bodies.clear();
     this.#bodyOctets = 0;
+    this.release();
   }
 
   async #openSummary(message: SealedMessage): Promise<MessageSummary | undefined> {
@@ -146,14 +219,6 @@ export class UserMail {
   #track(write: Promise<void>): void {
     const tracked = write.catch(() => {}).finally(() => this.#writes.delete(tracked));
     this.#writes.add(tracked);
-  }
-
-  #remember(key: string, summary: MessageSummary): void {
-    if (this.#summaries.size >= MAX_SUMMARIES) {
-      const oldest = this.#summaries.keys().next().value;
-      if (oldest !== undefined) this.#summaries.delete(oldest);
-    }
-    this.#summaries.set(key, summary);
   }
 
   #keepBody(key: string, content: Uint8Array): void {
