@@ -32,13 +32,18 @@ export interface TlsInfo {
 
 const LF = 10;
 const PAUSE_AT = 256 * 1024;
+/**
+ * An idle connection's input buffer: a command line fits, and a thousand idle sessions cost
+ * little. It grows for a burst and shrinks back once the burst is consumed.
+ */
+const SMALL_BUFFER = 2048;
 /** Unsent octets in the socket above which `drained()` waits for the client. */
 const DRAIN_AT = 1024 * 1024;
 
 /** A buffered, limited connection over a node socket (plain or TLS). */
 export class Connection {
   #socket: Socket;
-  #buf = new Uint8Array(16 * 1024);
+  #buf = new Uint8Array(SMALL_BUFFER);
   #start = 0;
   #end = 0;
   #ended = false;
@@ -132,6 +137,10 @@ export class Connection {
   /** Waits for more input; false on EOF or timeout (reported through `timedOut`). */
   async #more(): Promise<ReadEnd | undefined> {
     if (this.#ended) return { kind: "eof" };
+    if (this.#start === this.#end) {
+      this.#start = this.#end = 0;
+      if (this.#buf.length > SMALL_BUFFER) this.#buf = new Uint8Array(SMALL_BUFFER);
+    }
     this.flush();
     this.#source.resume();
     let timer: ReturnType<typeof setTimeout> | undefined;
