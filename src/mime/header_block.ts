@@ -64,16 +64,12 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Bytes as UTF-8 when valid, else as Latin-1 (never throws). */
 export function decodeText(bytes: Uint8Array): string {
-  for (const b of bytes) {
-    if (b >= 0x80) {
-      try {
-        return strictUtf8.decode(bytes);
-      } catch {
-        return latin1(bytes);
-      }
-    }
+  // ASCII is valid UTF-8, so the native decoder serves the common case too.
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return latin1(bytes);
   }
-  return latin1(bytes);
 }
 
 /**

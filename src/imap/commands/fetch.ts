@@ -139,6 +139,33 @@ export async function fetch(s: ImapSession, cmd: FetchCommand): Promise<Completi
 }
 
 /**
+ * ENVELOPE, BODYSTRUCTURE and BODY of a summary, rendered once: summaries are shared by a
+ * user's sessions, and clients ask for the same envelopes at every resynchronisation.
+ */
+const renderings = new WeakMap<MessageSummary, Map<string, string>>();
+
+function rendered(
+  summary: MessageSummary,
+  kind: "ENVELOPE" | "BODYSTRUCTURE" | "BODY",
+  utf8: boolean,
+): string {
+  let done = renderings.get(summary);
+  if (!done) {
+    done = new Map();
+    renderings.set(summary, done);
+  }
+  const key = `${kind}/${utf8}`;
+  let text = done.get(key);
+  if (text === undefined) {
+    text = kind === "ENVELOPE"
+      ? renderEnvelope(summary.header, utf8)
+      : renderBodyStructure(summary.structure, undefined, kind === "BODYSTRUCTURE", utf8);
+    done.set(key, text);
+  }
+  return text;
+}
+
+/**
  * One item of one message: text, or chunks holding a literal; a string starting with "!" is
  * a failure to report (a content-transfer-encoding BINARY cannot decode, RFC 3516 §4.3).
  */
@@ -163,11 +190,9 @@ function renderItem(
     case "MODSEQ":
       return `MODSEQ (${meta.modSeq})`;
     case "ENVELOPE":
-      return `ENVELOPE ${renderEnvelope(summary!.header, s.utf8)}`;
     case "BODYSTRUCTURE":
-      return `BODYSTRUCTURE ${renderBodyStructure(summary!.structure, body, true, s.utf8)}`;
     case "BODY":
-      return `BODY ${renderBodyStructure(summary!.structure, body, false, s.utf8)}`;
+      return `${item.kind} ${rendered(summary!, item.kind, s.utf8)}`;
     case "RFC822":
       return ["RFC822 ", ...literal(body!)];
     case "RFC822.HEADER":

@@ -151,6 +151,22 @@ export function getMessages(
   ).map(toSealedMessage);
 }
 
+/** One sealed message with its body (a single-row read: FETCH BODY[] asks message by message). */
+export function getMessage(
+  sql: Statements,
+  mailboxRow: number,
+  uid: number,
+): SealedMessage | undefined {
+  const row = sql.get(
+    `SELECT ${META_COLUMNS}, m.wrapped_key, m.key_wrap, b.summary, b.data
+     FROM messages m JOIN bodies b ON b.id = m.body_id
+     WHERE m.mailbox_id = ? AND m.uid = ?`,
+    mailboxRow,
+    uid,
+  );
+  return row && toSealedMessage(row);
+}
+
 /**
  * Changes flags (RFC 3501 §6.4.6) with the UNCHANGEDSINCE test of RFC 7162 §3.1.3. Each message
  * whose flags change gets its own new modseq; one whose flags stay keeps its modseq but is

@@ -321,8 +321,11 @@ export class SqliteMailStore implements MailStore {
   }
 
   /** One sealed message with its body, or undefined. */
-  async getMessage(mailboxId: MailboxId, uid: number): Promise<SealedMessage | undefined> {
-    return (await this.getMessages(mailboxId, [uid], true))[0];
+  getMessage(mailboxId: MailboxId, uid: number): Promise<SealedMessage | undefined> {
+    return this.#async(() => {
+      const row = rowIdOf(mailboxId);
+      return row === undefined ? undefined : msgs.getMessage(this.#sql, row, uid);
+    });
   }
 
   /** Replaces the message's wrapped key. Not an IMAP-visible change, so no modseq bump. */
