@@ -38,7 +38,13 @@ class DeflateClient {
       } catch {
         n = null;
       }
-      if (n === null) return this.#end();
+      if (n === null) {
+        // What the inflater still holds comes out before the end is seen.
+        if (!this.#compressed) return this.#end();
+        this.#inflate.once("end", () => this.#end());
+        this.#inflate.end();
+        return;
+      }
       const chunk = buf.slice(0, n);
       if (this.#compressed) this.#inflate.write(chunk);
       else this.#got(td.decode(chunk));
