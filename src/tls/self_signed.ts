@@ -26,7 +26,10 @@ import { base64ToBytes, derToPem } from "./pem.ts";
 
 /** Options for {@link createSelfSignedCertificate}. */
 export interface SelfSignedOptions {
-  /** Validity after `now`, in days. Default 825, the longest browsers ever accepted for leaves. */
+  /**
+   * Validity after `now`, in days; default and most {@link MAX_SELF_SIGNED_DAYS}, so that with
+   * the hour of clock slack before `now` the whole period stays within 398 days.
+   */
   days?: number;
   /** Clock override, for deterministic tests. */
   now?: Date;
@@ -59,6 +62,13 @@ export const RSA_KEY_PARAMS: RsaHashedKeyGenParams = {
   hash: "SHA-256",
 };
 
+/**
+ * Longest validity after `now` of a certificate made here, in days: 397, so notBefore (an hour
+ * earlier) to notAfter spans under 398 days, the CA/Browser Forum limit for TLS leaves since
+ * 2020 that clients and scanners (testssl) hold every server certificate to.
+ */
+export const MAX_SELF_SIGNED_DAYS = 397;
+
 const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
 
@@ -72,8 +82,10 @@ export async function createSelfSignedCertificate(
   opts: SelfSignedOptions = {},
 ): Promise<SelfSignedCertificate> {
   checkHostname(hostname);
-  const days = opts.days ?? 825;
-  if (!Number.isFinite(days) || days <= 0) throw new RangeError(`days must be > 0, got ${days}`);
+  const days = opts.days ?? MAX_SELF_SIGNED_DAYS;
+  if (!Number.isFinite(days) || days <= 0 || days > MAX_SELF_SIGNED_DAYS) {
+    throw new RangeError(`days must be > 0 and <= ${MAX_SELF_SIGNED_DAYS}, got ${days}`);
+  }
   const now = opts.now ?? new Date();
   if (Number.isNaN(now.getTime())) throw new RangeError("opts.now is an invalid Date");
 

@@ -138,18 +138,20 @@ Deno.test("createSelfSignedCertificate", async (t) => {
 
     const defaults = new X509Certificate(mail.certPem);
     const span = Date.parse(defaults.validTo) - Date.parse(defaults.validFrom);
-    assert.equal(span, 825 * 86_400_000 + 3_600_000);
+    assert.equal(span, 397 * 86_400_000 + 3_600_000);
+    // testssl and the CA/Browser Forum rule: at most 398 days from notBefore to notAfter.
+    assert.ok(span <= 398 * 86_400_000, `validity ${span / 86_400_000} days`);
     assert.ok(Math.abs(Date.parse(defaults.validFrom) - (Date.now() - 3_600_000)) < 60_000);
   });
 
   await t.step("a notAfter from 2050 on is a GeneralizedTime that openssl accepts", async () => {
     const now = new Date("2049-06-01T00:00:00Z");
-    const { certPem } = await createSelfSignedCertificate("mail.example.org", { now, days: 825 });
+    const { certPem } = await createSelfSignedCertificate("mail.example.org", { now });
     const parsed = await openssl(["asn1parse"], certPem);
     assert.equal(parsed.code, 0, parsed.stderr);
     assert.match(parsed.stdout, /UTCTIME\s+:490531230000Z/);
-    assert.match(parsed.stdout, /GENERALIZEDTIME\s+:20510904000000Z/);
-    assert.equal(new Date(new X509Certificate(certPem).validTo).getUTCFullYear(), 2051);
+    assert.match(parsed.stdout, /GENERALIZEDTIME\s+:20500703000000Z/);
+    assert.equal(new Date(new X509Certificate(certPem).validTo).getUTCFullYear(), 2050);
   });
 
   await t.step("openssl x509 -text shows the expected extensions", async () => {
@@ -233,6 +235,9 @@ Deno.test("createSelfSignedCertificate", async (t) => {
       await assert.rejects(createSelfSignedCertificate(bad), SyntaxError, JSON.stringify(bad));
     }
     await assert.rejects(createSelfSignedCertificate("x.org", { days: 0 }), RangeError);
+    // Longer than 398 days in all (with the hour before now) is refused, 825 included.
+    await assert.rejects(createSelfSignedCertificate("x.org", { days: 398 }), RangeError);
+    await assert.rejects(createSelfSignedCertificate("x.org", { days: 825 }), RangeError);
     await assert.rejects(createSelfSignedCertificate("x.org", { now: new Date("?") }), RangeError);
   });
 });
