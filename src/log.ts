@@ -3,7 +3,9 @@
  * where there is one. Callers pass facts, never secrets: no password, key or message body is
  * ever handed to the logger, and values are quoted so a hostile client cannot forge a line.
  */
+import { createHmac } from "node:crypto";
 import type { LogLevel } from "./config/config.ts";
+import { escapeInvisible, escapeUnits } from "./net/printable.ts";
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -47,12 +49,20 @@ function bind(min: number, sink: LogSink, bound: LogFields): Logger {
 
 /** Formats one line; exported for tests. */
 export function formatLine(time: Date, level: LogLevel, event: string, fields: LogFields): string {
-  let line = `${time.toISOString()} ${level.toUpperCase().padEnd(5)} ${event}`;
+  let line = `${time.toISOString()} ${level.toUpperCase().padEnd(5)} ${formatName(event)}`;
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
-    line += ` ${key}=${formatValue(value)}`;
+    line += ` ${formatName(key)}=${formatValue(value)}`;
   }
   return line;
+}
+
+/**
+ * Event names and keys are the program's own words, but a key built from data must still not
+ * forge a field: anything beyond letters, digits, `_`, `.` and `-` is escaped.
+ */
+function formatName(name: string): string {
+  return /^[A-Za-z0-9_.-]+$/.test(name) ? name : name.replace(/[^A-Za-z0-9_.-]/g, escapeUnits);
 }
 
 function formatValue(value: string | number | boolean): string {
@@ -60,9 +70,51 @@ function formatValue(value: string | number | boolean): string {
   // Quote anything with spaces, quotes, '=' or control characters, escaping the latter, so
   // client-supplied text (EHLO names, addresses) cannot break the one-event-per-line rule.
   if (/^[\x21-\x7e]+$/.test(text) && !/["=\\]/.test(text)) return text;
-  // JSON escapes C0 controls; DEL, C1 controls (NEL) and U+2028/9 break lines in some viewers.
-  return JSON.stringify(text).replace(
-    /[\x7f-\x9f\u2028\u2029]/g,
-    (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"),
-  );
+  // JSON escapes C0 controls, quotes and backslashes; DEL, C1 controls (NEL), U+2028/9 break
+  // lines in some viewers, and bidi overrides, isolates, marks and the BOM make a viewer show
+  // the line reordered or hide part of it (a `user=` shown reversed), so those go too.
+  return escapeInvisible(JSON.stringify(text));
+}
+
+/** Per-process key of {@link userHash}: hashes cannot be compared across restarts or hosts. */
+const USER_HASH_KEY = crypto.getRandomValues(new Uint8Array(32));
+
+/**
+ * A short keyed hash of a login name that names no user: the first 12 hex digits of
+ * HMAC-SHA256 under a random per-process key. Repeated attempts with one name correlate within
+ * a run, yet a password typed into the user field cannot be read back or guessed offline from
+ * the log (the key never leaves the process).
+ */
+export function userHash(name: string): string {
+  return createHmac("sha256", USER_HASH_KEY).update(name).digest("hex").slice(0, 12);
+}
+
+/**
+ * The fields that name the user of a failed or refused login: `user=` when `knownUser` says
+ * the name is a user of this server, else `user_hash=` (see {@link userHash}), so a password
+ * typed as the user name never lands in the log. Without `knownUser`, or when it fails, the
+ * hash is logged. Never rejects.
+ */
+export async function loginUserFields(
+  name: string,
+  knownUser?: (name: string) => Promise<boolean>,
+): Promise<LogFields> {
+  const known = knownUser ? await knownUser(name).catch(() => false) : false;
+  return known ? { user: name } : { user_hash: userHash(name) };
+}
+
+/**
+ * Logs a failed or refused login with {@link loginUserFields}, before the reply goes out so
+ * lines keep their order. The lookup runs only after the login's answer is decided (password
+ * checked, failure delay served), costs one indexed read whether or not the user exists, and
+ * never rejects.
+ */
+export async function logLoginFailure(
+  log: Logger,
+  level: "info" | "warn",
+  event: string,
+  name: string,
+  knownUser?: (name: string) => Promise<boolean>,
+): Promise<void> {
+  log[level](event, await loginUserFields(name, knownUser));
 }

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { createLogger, formatLine } from "../../src/log.ts";
+import {
+  createLogger,
+  formatLine,
+  loginUserFields,
+  logLoginFailure,
+  userHash,
+} from "../../src/log.ts";
 
 const T = new Date(Date.UTC(2026, 10, 26, 23, 30, 0, 123));
 const STAMP = "2026-11-26T23:30:00.123Z";
@@ -87,6 +93,47 @@ Deno.test("formatLine", async (t) => {
       assert.ok(!/[\x7f-\x9f\u2028\u2029]/.test(line), JSON.stringify(line));
     },
   });
+
+  await t.step("a bidi override cannot show a value reversed", () => {
+    // "user=" followed by RIGHT-TO-LEFT OVERRIDE: a viewer would draw the rest backwards.
+    const line = formatLine(T, "info", "imap.login.failed", { user: "\u202Emoc.elpmaxe@bob" });
+    assert.equal(line, `${STAMP} INFO  imap.login.failed user="\\u202emoc.elpmaxe@bob"`);
+  });
+
+  await t.step("every bidi control, mark, BOM and invisible format character is escaped", () => {
+    const hostile = [
+      "\u061c", // ARABIC LETTER MARK
+      "\u200b\u200c\u200d\u200e\u200f", // zero-width space/joiners, LRM, RLM
+      "\u202a\u202b\u202c\u202d\u202e", // embeddings and overrides
+      "\u2060\u2066\u2067\u2068\u2069", // word joiner, isolates
+      "\ufeff", // BOM
+      "\u00ad", // soft hyphen (Cf)
+      "\u{e0001}", // LANGUAGE TAG (astral Cf)
+      "\u00a0\u3000", // spaces that pass for U+0020
+      "\ue000", // private use
+      "\ud800", // lone surrogate
+    ].join("");
+    const line = formatLine(T, "info", "e", { v: `a${hostile}b` });
+    assert.ok(/^[\x20-\x7e]+$/.test(line), JSON.stringify(line));
+    assert.match(line, /\\u202e/);
+    assert.match(line, /\\udb40\\udc01/, "astral code points escape as a surrogate pair");
+  });
+
+  await t.step("readable non-ASCII stays as it is", () => {
+    assert.equal(
+      formatLine(T, "info", "e", { from: "jörg@bücher.example", note: "日本 語" }),
+      `${STAMP} INFO  e from="jörg@bücher.example" note="日本 語"`,
+    );
+  });
+
+  await t.step("keys and the event name are escaped too", () => {
+    const line = formatLine(T, "info", "ev\u202ent x=y", { "k\u202e y=z": 1, ok_key: 2 });
+    assert.ok(/^[\x20-\x7e]+$/.test(line), JSON.stringify(line));
+    assert.equal(
+      line,
+      `${STAMP} INFO  ev\\u202ent\\u0020x\\u003dy k\\u202e\\u0020y\\u003dz=1 ok_key=2`,
+    );
+  });
 });
 
 Deno.test("createLogger", async (t) => {
@@ -155,5 +202,47 @@ Deno.test("createLogger", async (t) => {
     assert.equal(lines.length, 1);
     assert.ok(!lines[0].includes("\n"));
     assert.ok(lines[0].endsWith('e helo="evil\\nline"'), lines[0]);
+  });
+});
+
+Deno.test("failed-login user fields", async (t) => {
+  await t.step("userHash: 12 hex digits, stable in a process, distinct per name", () => {
+    const h = userHash("hunter2");
+    assert.match(h, /^[0-9a-f]{12}$/);
+    assert.equal(userHash("hunter2"), h);
+    assert.notEqual(userHash("hunter3"), h);
+    assert.ok(!h.includes("hunter2"));
+  });
+
+  await t.step("userHash is keyed: not a plain SHA-256 of the name", async () => {
+    const plain = new Uint8Array(
+      await crypto.subtle.digest("SHA-256", new TextEncoder().encode("hunter2")),
+    );
+    const hex = Array.from(plain, (b) => b.toString(16).padStart(2, "0")).join("");
+    assert.notEqual(userHash("hunter2"), hex.slice(0, 12));
+  });
+
+  await t.step("a known user is logged by name, anything else by hash", async () => {
+    const known = (name: string) => Promise.resolve(name === "alice@test.example");
+    assert.deepEqual(await loginUserFields("alice@test.example", known), {
+      user: "alice@test.example",
+    });
+    assert.deepEqual(await loginUserFields("S3cret!pass", known), {
+      user_hash: userHash("S3cret!pass"),
+    });
+  });
+
+  await t.step("no lookup, or a failing one, logs the hash", async () => {
+    assert.deepEqual(await loginUserFields("alice"), { user_hash: userHash("alice") });
+    const broken = () => Promise.reject(new Error("store down"));
+    assert.deepEqual(await loginUserFields("alice", broken), { user_hash: userHash("alice") });
+  });
+
+  await t.step("logLoginFailure writes one line at the level asked", async () => {
+    const { lines, log } = capture("info");
+    await logLoginFailure(log, "warn", "pop3.login.blocked", "my password", undefined);
+    assert.equal(lines.length, 1);
+    assert.match(lines[0], /^\S+ WARN {2}pop3\.login\.blocked user_hash=[0-9a-f]{12}$/);
+    assert.ok(!lines[0].includes("password"));
   });
 });
