@@ -3,6 +3,7 @@
  * ENHANCEDSTATUSCODES) and the text. One type for every reply, so a handler either returns a
  * reply or throws an `SmtpError` carrying one.
  */
+import { printableAscii } from "../net/printable.ts";
 
 /** One reply; `text` may hold several lines, sent as a multi-line reply (§4.2.1). */
 export interface Reply {
@@ -25,9 +26,13 @@ export function reply(code: number, enhanced: string | undefined, text: string |
   return { code, enhanced, text };
 }
 
-/** Formats a reply for the wire, each line ending in CRLF. */
+/**
+ * Formats a reply for the wire, each line ending in CRLF. Reply text is printable US-ASCII
+ * (RFC 5321 §4.2); texts that quote the client (the EHLO name, a malformed parameter, a header's
+ * domain) are escaped here, once for every reply, so no client byte outside it is echoed.
+ */
 export function formatReply(r: Reply): string {
-  const lines = [r.text].flat();
+  const lines = [r.text].flat().map(printableAscii);
   const prefix = r.enhanced ? `${r.enhanced} ` : "";
   return lines.map((line, i) =>
     `${r.code}${i === lines.length - 1 ? " " : "-"}${prefix}${line}\r\n`

@@ -4,6 +4,7 @@
  */
 import type { ImapCommand, ImapCommandName } from "../parse/command.ts";
 import type { Completion, ImapSession, ImapState } from "../session.ts";
+import { printableAscii } from "../../net/printable.ts";
 
 /**
  * The command type of one name. An intersection, not `Extract`: some union members share a
@@ -29,14 +30,17 @@ export const AUTH: readonly ImapState[] = ["authenticated", "selected"];
 /** A mailbox is selected. */
 export const SELECTED: readonly ImapState[] = ["selected"];
 
+// Completion text is printable ASCII (RFC 9051 §9 `text` is TEXT-CHAR, no CR or LF); the texts
+// are the server's, but any that quote the client (an unknown special-use attribute) stay safe.
+
 /** A tagged OK. */
 export function ok(text: string, code?: string): Completion {
-  return { status: "OK", code, text };
+  return { status: "OK", code, text: printableAscii(text) };
 }
 
 /** A tagged NO. */
 export function no(text: string, code?: string): Completion {
-  return { status: "NO", code, text };
+  return { status: "NO", code, text: printableAscii(text) };
 }
 
 /**
@@ -49,5 +53,5 @@ export function expungeIssued(): Completion {
 
 /** A tagged BAD. */
 export function bad(text: string, code?: string): Completion {
-  return { status: "BAD", code, text };
+  return { status: "BAD", code, text: printableAscii(text) };
 }
