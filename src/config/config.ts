@@ -32,8 +32,10 @@ export interface Config {
     allow_plaintext: PlaintextPolicy;
     /** Milliseconds a failed login waits before its answer. */
     failure_delay: number;
-    /** Failed logins from one IP within 15 minutes after which its logins are refused. */
+    /** Failed logins from one IP within `failure_window` after which its logins are refused. */
     max_failures_per_ip: number;
+    /** Milliseconds a failed login counts against its address. */
+    failure_window: number;
   };
   inbound: {
     /** Check DKIM, SPF, DMARC and ARC of mail arriving on the MX listener. */
@@ -115,7 +117,12 @@ export function defaultConfig(): Config {
       imaps: "0.0.0.0:2993",
     },
     tls: { cert: "env/keys/cert.pem", key: "env/keys/key.pem" },
-    auth: { allow_plaintext: "loopback", failure_delay: 2000, max_failures_per_ip: 10 },
+    auth: {
+      allow_plaintext: "loopback",
+      failure_delay: 2000,
+      max_failures_per_ip: 10,
+      failure_window: 15 * 60_000,
+    },
     inbound: { checks: true, dmarc_policy: "enforce" },
     dkim: { selector: "default" },
     outbound: {

@@ -50,6 +50,7 @@ const SCHEMA: Record<string, Kind> = {
   "auth.allow_plaintext": { oneOf: ["never", "loopback", "always"] },
   "auth.failure_delay": "delay",
   "auth.max_failures_per_ip": "count",
+  "auth.failure_window": "duration",
   "inbound.checks": "boolean",
   "inbound.dmarc_policy": { oneOf: ["enforce", "record"] },
   "dkim.selector": "label",
