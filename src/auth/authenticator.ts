@@ -32,8 +32,28 @@ export class Authenticator {
     });
   }
 
+  /**
+   * The login when this exact password logged in lately (a login-cache hit); undefined
+   * otherwise, which says nothing about the password. Costs a lookup, never the KDF.
+   */
+  async cachedLogin(address: string, password: string): Promise<Login | undefined> {
+    const user = await this.#current(address);
+    const keys = this.#unlocker.cached(user, password);
+    return keys ? { address: user, keys } : undefined;
+  }
+
   /** The login, or undefined for an unknown user or a wrong password. */
   async login(address: string, password: string): Promise<Login | undefined> {
+    const user = await this.#current(address);
+    const keys = await this.#unlocker.unlock(user, password);
+    return keys ? { address: user, keys } : undefined;
+  }
+
+  /**
+   * The normalised address, after dropping cached unlocks made with key material that is no
+   * longer the stored one (password changed or user re-created by another process).
+   */
+  async #current(address: string): Promise<string> {
     const user = address.trim().toLowerCase();
     const record = await this.store.getUser(user);
     if (record) {
@@ -45,7 +65,6 @@ export class Authenticator {
     } else if (this.#seen.delete(user)) {
       this.#unlocker.forget(user);
     }
-    const keys = await this.#unlocker.unlock(user, password);
-    return keys ? { address: user, keys } : undefined;
+    return user;
   }
 }

@@ -65,6 +65,14 @@ export class UserUnlocker {
   }
 
   /**
+   * The user's keys if this exact password unlocked them lately (a login-cache hit), else
+   * undefined, which says nothing about the password. Never runs the KDF.
+   */
+  cached(address: string, password: string): UnlockedUserKeys | undefined {
+    return this.#cache.get(address, password);
+  }
+
+  /**
    * Forgets a user's cached unlocks. Call it after a password change, a recovery reset or a
    * delete, so the old password stops working at once.
    */
