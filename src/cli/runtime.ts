@@ -154,6 +154,7 @@ export class Runtime {
       submission: role === "mx" ? undefined : {
         plaintextAllowed: (conn) => this.plaintextAllowed(conn),
         login: (address, password, ip) => this.passwordLogin(address, password, ip),
+        knownUser: (name) => this.knownUser(name),
         mayUseAddress: (login, address) => submission.mayUseAddress(login, address),
         canRelay: submission.canRelay,
         submit: (message, login) => submission.submit(message, login),
@@ -177,6 +178,14 @@ export class Runtime {
     };
   }
 
+  /**
+   * Whether a login name is a user here (normalised as the authenticator does), so a failed
+   * login logs the name only then and a hash otherwise (a password typed as the user name).
+   */
+  async knownUser(name: string): Promise<boolean> {
+    return (await this.store.getUser(name.trim().toLowerCase())) !== undefined;
+  }
+
   /** Ports of a POP3 session. */
   pop3Ports(): Pop3Ports {
     const config = this.config;
@@ -185,6 +194,7 @@ export class Runtime {
       tls: this.tls,
       plaintextAllowed: (conn) => this.plaintextAllowed(conn),
       login: (address, password, ip) => this.passwordLogin(address, password, ip),
+      knownUser: (name) => this.knownUser(name),
       openMaildrop: (login) => Maildrop.open(this.store, this.locks, login),
       maxLoginFailures: 3,
       maxErrors: config.limits.max_errors,
@@ -201,6 +211,7 @@ export class Runtime {
       store: this.store,
       plaintextAllowed: (conn) => this.plaintextAllowed(conn),
       login: (address, password, ip) => this.passwordLogin(address, password, ip),
+      knownUser: (name) => this.knownUser(name),
       openMail: (login) =>
         new UserMail(
           this.store,

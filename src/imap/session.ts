@@ -66,6 +66,11 @@ export interface ImapPorts {
   plaintextAllowed(conn: Connection): boolean;
   /** Checks a password; the failure delay is served inside. */
   login(address: string, password: string, ip: string): Promise<LoginResult>;
+  /**
+   * Whether a login name names a user here; only to choose what a failed login logs (the name,
+   * or a hash of it), asked once the answer is decided. Absent: the hash is logged.
+   */
+  knownUser?: (name: string) => Promise<boolean>;
   openMail(login: Exclude<LoginResult, "bad" | "blocked">): UserMail;
   userSessions: UserSessions;
   memory: OctetBudget;

@@ -6,6 +6,7 @@ import type { MessageMeta } from "../store/mail_store.ts";
 import type { TlsInfo } from "../net/connection.ts";
 import { dotEncode, headAndLines } from "../net/dot_encoder.ts";
 import { decodeSaslPlain } from "../auth/sasl_plain.ts";
+import { logLoginFailure } from "../log.ts";
 import type { Pop3Command, Pop3Verb } from "./parse_command.ts";
 import type { Pop3Session, Pop3State } from "./session.ts";
 
@@ -36,13 +37,13 @@ function plaintextRefused(s: Pop3Session): boolean {
 async function login(s: Pop3Session, user: string, password: string): Promise<void> {
   const result = await s.ports.login(user, password, s.conn.remoteAddress);
   if (result === "blocked") {
-    s.log.warn("pop3.login.blocked", { user });
+    await logLoginFailure(s.log, "warn", "pop3.login.blocked", user, s.ports.knownUser);
     s.err("[AUTH] Too many failed logins from your address; try again later");
     s.conn.close();
     return;
   }
   if (result === "bad") {
-    s.log.info("pop3.login.failed", { user });
+    await logLoginFailure(s.log, "info", "pop3.login.failed", user, s.ports.knownUser);
     s.loginFailures++;
     s.err("[AUTH] Invalid user name or password");
     if (s.loginFailures >= s.ports.maxLoginFailures) s.conn.close();

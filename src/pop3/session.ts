@@ -24,6 +24,11 @@ export interface Pop3Ports {
   plaintextAllowed(conn: Connection): boolean;
   /** Checks a password; the failure delay is served inside. */
   login(address: string, password: string, ip: string): Promise<LoginResult>;
+  /**
+   * Whether a login name names a user here; only to choose what a failed login logs (the name,
+   * or a hash of it), asked once the answer is decided. Absent: the hash is logged.
+   */
+  knownUser?: (name: string) => Promise<boolean>;
   openMaildrop(login: Login): Promise<Maildrop | "in-use">;
   /** Failed logins in one session before it is closed. */
   maxLoginFailures: number;

@@ -3,6 +3,7 @@
  * which is what unlocks the user's keys, so challenge mechanisms that hide it are not offered.
  */
 import { decodeSaslPlain } from "../auth/sasl_plain.ts";
+import { logLoginFailure } from "../log.ts";
 import { Replies, type Reply, reply } from "./reply.ts";
 import type { SmtpSession } from "./session.ts";
 
@@ -55,13 +56,13 @@ export async function authenticate(s: SmtpSession, argument: string): Promise<Re
   if (!credentials) return reply(501, "5.5.2", "Malformed authentication response");
   const result = await sub.login(credentials.user, credentials.password, s.conn.remoteAddress);
   if (result === "blocked") {
-    s.log.warn("smtp.auth.blocked", { user: credentials.user });
+    await logLoginFailure(s.log, "warn", "smtp.auth.blocked", credentials.user, sub.knownUser);
     s.send(reply(421, "4.7.0", "Too many failed logins from your address; try again later"));
     s.conn.close();
     return undefined;
   }
   if (result === "bad") {
-    s.log.info("smtp.auth.failed", { user: credentials.user });
+    await logLoginFailure(s.log, "info", "smtp.auth.failed", credentials.user, sub.knownUser);
     if (++s.authFailures >= MAX_AUTH_FAILURES) {
       s.send(reply(535, "5.7.8", "Authentication credentials invalid"));
       s.send(reply(421, "4.7.0", "Too many failed logins, closing connection"));

@@ -41,6 +41,11 @@ export interface SubmissionPorts {
   plaintextAllowed(conn: Connection): boolean;
   /** Checks a password; the failure delay is served inside. */
   login(address: string, password: string, ip: string): Promise<LoginResult>;
+  /**
+   * Whether a login name names a user here; only to choose what a failed login logs (the name,
+   * or a hash of it), asked once the answer is decided. Absent: the hash is logged.
+   */
+  knownUser?: (name: string) => Promise<boolean>;
   /** May this user send as `address` (MAIL FROM and From:)? */
   mayUseAddress(login: Login, address: string): boolean;
   /** True when the queue runs and remote recipients can be accepted. */

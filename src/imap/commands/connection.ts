@@ -4,6 +4,7 @@
  */
 import type { TlsInfo } from "../../net/connection.ts";
 import { decodeSaslPlain } from "../../auth/sasl_plain.ts";
+import { logLoginFailure } from "../../log.ts";
 import { capabilities } from "../capabilities.ts";
 import type { Completion, ImapSession } from "../session.ts";
 import { ANY, AUTH, bad, no, NOT_AUTH, ok, type PartialTable } from "./spec.ts";
@@ -20,12 +21,12 @@ function plaintextRefused(s: ImapSession): Completion | undefined {
 async function login(s: ImapSession, user: string, password: string): Promise<Completion> {
   const result = await s.ports.login(user, password, s.conn.remoteAddress);
   if (result === "blocked") {
-    s.log.warn("imap.login.blocked", { user });
+    await logLoginFailure(s.log, "warn", "imap.login.blocked", user, s.ports.knownUser);
     s.closeAfter = true;
     return no("Too many failed logins from your address; try again later", "UNAVAILABLE");
   }
   if (result === "bad") {
-    s.log.info("imap.login.failed", { user });
+    await logLoginFailure(s.log, "info", "imap.login.failed", user, s.ports.knownUser);
     if (++s.loginFailures >= MAX_LOGIN_FAILURES) s.closeAfter = true;
     return no("Invalid user name or password", "AUTHENTICATIONFAILED");
   }
