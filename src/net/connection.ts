@@ -1,16 +1,37 @@
 /**
- * One client connection: buffered reads of lines, counted octets and DATA content with limits
- * and an idle timeout; batched writes; the STARTTLS upgrade. Protocol sessions talk to this and
- * never to a socket, so every protocol gets the same limits and the same TLS handling.
+ * One client connection: buffered reads of lines, counted octets and DATA content with limits,
+ * an idle timeout and the slow-client deadlines of pace.ts; batched writes; the STARTTLS
+ * upgrade. Protocol sessions talk to this and never to a socket, so every protocol gets the
+ * same limits and the same TLS handling.
  */
 import type { Socket } from "node:net";
 import { type SecureContext, TLSSocket } from "node:tls";
 import { constants as zlib, createDeflateRaw, createInflateRaw, type DeflateRaw } from "node:zlib";
 import { concatBytes } from "../crypto/bytes.ts";
 import { type DataProblem, DotDecoder } from "./dot_decoder.ts";
+import {
+  nextWait,
+  type Pace,
+  paceDeadline,
+  type PacedRead,
+  type PaceLimits,
+  type TooSlow,
+} from "./pace.ts";
 
-/** The result of waiting for input. */
-export type ReadEnd = { kind: "eof" } | { kind: "timeout" };
+/**
+ * The result of waiting for input. A timeout with `tooSlow` is a client that kept sending but
+ * too slowly (a line past its deadline, content below the minimum rate), not an idle one.
+ */
+export type ReadEnd = { kind: "eof" } | { kind: "timeout"; tooSlow?: TooSlow };
+
+/** The limits a connection enforces on its reads. */
+export interface ConnectionLimits {
+  maxLineLength: number;
+  /** Idle time allowed per wait for input. */
+  timeoutMs: number;
+  /** The slow-client rules (pace.ts); without them only the idle timeout bounds a client. */
+  pace?: PaceLimits;
+}
 
 /** A command line, or why there is none ("interrupted": the server is shutting down). */
 export type LineResult =
@@ -53,6 +74,11 @@ export class Connection {
   #discardingLine = false;
   #interrupted = false;
   #tls: TlsInfo | undefined;
+  /** Octets received so far; the pacing rules measure reads by it. */
+  #received = 0;
+  /** The deadline of the command line begun but not yet complete. */
+  #linePace: Pace | undefined;
+  #tooSlow: TooSlow | undefined;
   /** Where input comes from: the socket, or the inflater once COMPRESS is on. */
   #source: { pause(): unknown; resume(): unknown };
   /** Output goes through this once COMPRESS is on. */
@@ -62,7 +88,7 @@ export class Connection {
 
   constructor(
     socket: Socket,
-    readonly limits: { maxLineLength: number; timeoutMs: number },
+    readonly limits: ConnectionLimits,
   ) {
     this.#socket = socket;
     this.#source = socket;
@@ -92,6 +118,11 @@ export class Connection {
     return this.#closed;
   }
 
+  /** Set once a read was cut because the client sent too slowly; the session then ends. */
+  get tooSlow(): TooSlow | undefined {
+    return this.#tooSlow;
+  }
+
   #attach(socket: Socket): void {
     socket.on("data", (chunk: Uint8Array) => this.#push(chunk));
     socket.on("end", () => {
@@ -111,6 +142,7 @@ export class Connection {
   }
 
   #push(chunk: Uint8Array): void {
+    this.#received += chunk.length;
     const free = this.#buf.length - this.#end;
     if (chunk.length > free) {
       const used = this.#end - this.#start;
@@ -134,8 +166,16 @@ export class Connection {
     wake?.();
   }
 
-  /** Waits for more input; false on EOF or timeout (reported through `timedOut`). */
-  async #more(): Promise<ReadEnd | undefined> {
+  /** A paced read starting now; octets already buffered count as received in it. */
+  #pace(read: PacedRead): Pace {
+    return { read, startedAt: Date.now(), base: this.#received - (this.#end - this.#start) };
+  }
+
+  /**
+   * Waits for more input; the end on EOF, on the idle timeout, or when `pace`'s deadline
+   * passes first (a timeout marked `tooSlow`).
+   */
+  async #more(pace?: Pace): Promise<ReadEnd | undefined> {
     if (this.#ended) return { kind: "eof" };
     if (this.#start === this.#end) {
       this.#start = this.#end = 0;
@@ -143,6 +183,11 @@ export class Connection {
     }
     this.flush();
     this.#source.resume();
+    const rules = this.limits.pace;
+    const deadline = pace && rules
+      ? paceDeadline(pace, this.#received - pace.base, rules)
+      : undefined;
+    const wait = nextWait(this.limits.timeoutMs, deadline, Date.now());
     let timer: ReturnType<typeof setTimeout> | undefined;
     let timedOut = false;
     await new Promise<void>((resolve) => {
@@ -150,16 +195,23 @@ export class Connection {
       timer = setTimeout(() => {
         timedOut = true;
         this.#notify();
-      }, this.limits.timeoutMs);
+      }, wait.ms);
     });
     clearTimeout(timer);
-    if (timedOut) return { kind: "timeout" };
-    return undefined;
+    if (!timedOut) return undefined;
+    if (!wait.slow || !pace) return { kind: "timeout" };
+    this.#tooSlow = {
+      read: pace.read,
+      octets: this.#received - pace.base,
+      elapsedMs: Date.now() - pace.startedAt,
+    };
+    return { kind: "timeout", tooSlow: this.#tooSlow };
   }
 
   /**
    * Reads one line ending in LF (a preceding CR is removed). A line longer than the limit is
-   * reported once as "too-long" and its remainder discarded, so memory stays bounded.
+   * reported once as "too-long" and its remainder discarded, so memory stays bounded. A line
+   * must be complete within the line deadline from its first octet, however often it trickles.
    */
   async readLine(): Promise<LineResult> {
     for (;;) {
@@ -171,14 +223,18 @@ export class Connection {
         } else {
           this.#start += lf + 1;
           this.#discardingLine = false;
+          this.#linePace = undefined;
           continue;
         }
       } else if (lf >= 0) {
         const lineEnd = lf > 0 && view[lf - 1] === 13 ? lf - 1 : lf;
         this.#start += lf + 1;
+        this.#linePace = undefined;
         if (lineEnd > this.limits.maxLineLength) return { kind: "too-long" };
         return { kind: "line", line: view.slice(0, lineEnd) };
       } else if (view.length > this.limits.maxLineLength) {
+        // The discarded rest still belongs to this line and to its deadline.
+        this.#linePace ??= this.#pace("line");
         this.#start = this.#end;
         this.#discardingLine = true;
         return { kind: "too-long" };
@@ -190,7 +246,10 @@ export class Connection {
         this.#start = this.#end;
         return { kind: "eof" };
       }
-      const end = await this.#more();
+      // A begun line's deadline runs from its first octet; an empty buffer waits idle only
+      // (IMAP IDLE, a client thinking between commands).
+      if (this.#end > this.#start || this.#discardingLine) this.#linePace ??= this.#pace("line");
+      const end = await this.#more(this.#linePace);
       if (end) return end;
     }
   }
@@ -208,6 +267,7 @@ export class Connection {
       this.limits.maxLineLength,
       reserve && ((n) => reserve.take(n)),
     );
+    const pace = this.#pace("data");
     for (;;) {
       this.#start += decoder.feed(this.#buf.subarray(this.#start, this.#end));
       if (decoder.done) {
@@ -218,7 +278,7 @@ export class Connection {
           reserved: decoder.reserved,
         };
       }
-      const end = await this.#more();
+      const end = await this.#more(pace);
       if (end) {
         reserve?.give(decoder.reserved);
         return end;
@@ -227,11 +287,13 @@ export class Connection {
   }
 
   /**
-   * Reads exactly `count` octets (BDAT, RFC 3030). When `keep` is false they are consumed and
-   * dropped, which keeps the session in step after a refused chunk.
+   * Reads exactly `count` octets (BDAT, RFC 3030; IMAP literals). When `keep` is false they are
+   * consumed and dropped, which keeps the session in step after a refused chunk. Like DATA, the
+   * octets must keep the minimum rate.
    */
   async readExact(count: number, keep: boolean): Promise<Uint8Array | ReadEnd> {
     const out = keep ? new Uint8Array(count) : undefined;
+    const pace = this.#pace("data");
     let got = 0;
     while (got < count) {
       const take = Math.min(count - got, this.#end - this.#start);
@@ -241,7 +303,7 @@ export class Connection {
         got += take;
         continue;
       }
-      const end = await this.#more();
+      const end = await this.#more(pace);
       if (end) return end;
     }
     return out ?? new Uint8Array(0);
@@ -356,6 +418,7 @@ export class Connection {
     this.flush();
     this.#start = this.#end = 0;
     this.#discardingLine = false;
+    this.#linePace = undefined;
     const plain = this.#socket;
     plain.removeAllListeners("data");
     plain.removeAllListeners("end");
