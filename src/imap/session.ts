@@ -20,7 +20,7 @@ import type { Chunk } from "./format.ts";
 import { capabilities } from "./capabilities.ts";
 import { IMAP_COMMANDS } from "./commands/table.ts";
 import { renderUpdate } from "./updates.ts";
-import { CommandLoop } from "../net/command_loop.ts";
+import { CommandLoop, tooSlowFields } from "../net/command_loop.ts";
 
 /** RFC 3501 §3 states (Logout is the end of `run`). */
 export type ImapState = "not-authenticated" | "authenticated" | "selected";
@@ -115,14 +115,18 @@ export class ImapSession {
       execute: (raw) => this.#execute(raw),
       // #readCommand answers over-long lines itself (with BYE: a literal may follow them).
       tooLong: () => {},
-      end: (why) =>
+      end: (why) => {
+        if (why === "too-slow") this.log.info("imap.too_slow", tooSlowFields(this.state, conn));
         this.bye(
           why === "timeout"
             ? "Autologout; idle for too long"
+            : why === "too-slow"
+            ? "Autologout; too slow"
             : why === "errors"
             ? "Too many errors"
             : "Server shutting down",
-        ),
+        );
+      },
       hungUp: () => this.log.info("imap.disconnect", { state: this.state }),
       tooManyErrors: () => this.errors >= ports.limits.maxErrors,
     });

@@ -1,11 +1,13 @@
 /**
  * The command loop every line protocol shares (SMTP, POP3, IMAP): read a command, run it, stop
- * on hang-up, timeout, shutdown or too many errors. The protocol supplies how a command is
- * read (IMAP's come with literals) and its own words for each ending; the loop owns the order
- * of those steps and the graceful-shutdown rule: an idle session ends at once, a busy one after
- * its command (a message being received is finished and acknowledged first).
+ * on hang-up, timeout, a client too slow, shutdown or too many errors. The protocol supplies
+ * how a command is read (IMAP's come with literals) and its own words for each ending; the
+ * loop owns the order of those steps and the graceful-shutdown rule: an idle session ends at
+ * once, a busy one after its command (a message being received is finished and acknowledged
+ * first).
  */
 import type { Connection, ReadEnd } from "./connection.ts";
+import type { LogFields } from "../log.ts";
 
 /** What reading the next command gave. */
 export type LoopInput<C> =
@@ -18,8 +20,11 @@ export type LoopInput<C> =
   | { kind: "skip" }
   | ReadEnd;
 
-/** Why a session ends, when the loop ends it. */
-export type LoopEnd = "timeout" | "shutdown" | "errors";
+/**
+ * Why a session ends, when the loop ends it. "too-slow": a read was cut by the slow-client
+ * rules (a command line past its deadline, message content below the minimum rate).
+ */
+export type LoopEnd = "timeout" | "too-slow" | "shutdown" | "errors";
 
 /** A protocol as the loop drives it. */
 export interface LoopProtocol<C> {
@@ -27,12 +32,24 @@ export interface LoopProtocol<C> {
   execute(command: C): Promise<void>;
   /** Answers an over-long line; the loop goes on unless the connection was closed. */
   tooLong(): void;
-  /** Says goodbye in the protocol's words and closes. */
+  /**
+   * Says goodbye in the protocol's words and closes. For "too-slow" the connection's `tooSlow`
+   * tells what was cut; a command that read the content may have answered and closed already.
+   */
   end(why: LoopEnd): void;
   /** The peer hung up; the loop drops the connection after this. */
   hungUp(): void;
   /** True once the session made too many protocol errors: then it is ended. */
   tooManyErrors(): boolean;
+}
+
+/**
+ * The fields of a session's `*.too_slow` log line: its state, what was being read, how many
+ * octets of it had come and for how long; never the octets themselves.
+ */
+export function tooSlowFields(state: string, conn: Connection): LogFields {
+  const cut = conn.tooSlow;
+  return { state, read: cut?.read, octets: cut?.octets, ms: cut?.elapsedMs };
 }
 
 /** Runs one session's commands. */
@@ -58,7 +75,7 @@ export class CommandLoop<C> {
           p.hungUp();
           return this.conn.destroy();
         case "timeout":
-          return p.end("timeout");
+          return p.end(this.conn.tooSlow ? "too-slow" : "timeout");
         case "interrupted":
           return p.end("shutdown");
         case "too-long":
@@ -74,6 +91,9 @@ export class CommandLoop<C> {
             this.#busy = false;
           }
       }
+      // A read inside the command (DATA, BDAT, a literal, an AUTH line) was cut for slowness:
+      // the session ends however the command answered, and says so once.
+      if (this.conn.tooSlow) return p.end("too-slow");
       if (this.conn.closed) return;
       if (p.tooManyErrors()) return p.end("errors");
     }

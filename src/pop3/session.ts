@@ -11,7 +11,7 @@ import type { Maildrop } from "../mail/maildrop.ts";
 import type { Connection } from "../net/connection.ts";
 import { isParseError, parsePop3Command } from "./parse_command.ts";
 import { POP3_COMMANDS } from "./commands.ts";
-import { CommandLoop } from "../net/command_loop.ts";
+import { CommandLoop, tooSlowFields } from "../net/command_loop.ts";
 
 /** RFC 1939 §3 states (UPDATE is the QUIT handler itself). */
 export type Pop3State = "authorization" | "transaction";
@@ -56,14 +56,18 @@ export class Pop3Session {
       },
       execute: (line) => this.#execute(line),
       tooLong: () => this.err("Line too long"),
-      end: (why) =>
+      end: (why) => {
+        if (why === "too-slow") this.log.info("pop3.too_slow", tooSlowFields(this.state, conn));
         this.#closeWith(
           why === "timeout"
             ? "-ERR Autologout: idle for too long"
+            : why === "too-slow"
+            ? "-ERR Autologout: too slow"
             : why === "errors"
             ? "-ERR Too many errors, closing connection"
             : "-ERR [SYS/TEMP] Server shutting down",
-        ),
+        );
+      },
       hungUp: () => this.log.info("pop3.disconnect", { state: this.state }),
       tooManyErrors: () => this.errors >= ports.maxErrors,
     });

@@ -14,7 +14,7 @@ import type { Logger } from "../log.ts";
 import { isReply, parseCommand } from "./parse_command.ts";
 import { formatReply, Replies, type Reply, SmtpError } from "./reply.ts";
 import { COMMANDS } from "./commands.ts";
-import { CommandLoop } from "../net/command_loop.ts";
+import { CommandLoop, tooSlowFields } from "../net/command_loop.ts";
 
 /** Where a session stands (RFC 5321 §4.1.4 ordering). */
 export type SessionState =
@@ -123,9 +123,11 @@ export class SmtpSession {
       tooLong: () => this.#answer(Replies.lineTooLong),
       end: (why) => {
         if (why === "timeout") this.log.info("smtp.timeout", { state: this.state });
+        if (why === "too-slow") this.log.info("smtp.too_slow", tooSlowFields(this.state, conn));
         if (why === "errors") this.log.warn("smtp.too_many_errors", { errors: this.errors });
+        // A client too slow gets the timeout's 421 4.4.2, as DATA answers it.
         this.#closeWith(
-          why === "timeout"
+          why === "timeout" || why === "too-slow"
             ? Replies.timeout
             : why === "errors"
             ? Replies.tooManyErrors
