@@ -7,6 +7,7 @@ import net, { type Server, type Socket } from "node:net";
 import tls, { type SecureContext } from "node:tls";
 import { parseListen } from "../config/load_config.ts";
 import { normalizeAddress } from "./connection.ts";
+import { TLS_SERVER_OPTIONS } from "./tls_context.ts";
 
 /** Counts open connections for the whole process. */
 export class ConnectionGate {
@@ -87,6 +88,7 @@ export function startListener(opts: ListenerOptions): Promise<RunningListener> {
   };
   const server: Server = opts.implicitTls
     ? tls.createServer({
+      ...TLS_SERVER_OPTIONS,
       SNICallback: (_name, cb) => cb(null, opts.implicitTls!()),
       secureContext: opts.implicitTls(),
     }, onSocket)
