@@ -140,6 +140,13 @@ function startOne(
       timeoutMs: pop3
         ? Math.max(config().limits.command_timeout, 600_000)
         : config().limits.command_timeout,
+      // The slow-client rules are the same for every protocol; content gets the command
+      // timeout as its grace, not POP3's or IMAP's longer idle times.
+      pace: {
+        lineDeadlineMs: config().limits.line_deadline,
+        minDataRate: config().limits.min_data_rate,
+        dataGraceMs: config().limits.command_timeout,
+      },
     }),
     createSession: (conn, sessionLog) => {
       if (pop3) return new Pop3Session(conn, runtime.pop3Ports(), sessionLog);

@@ -69,6 +69,16 @@ export interface Config {
     max_line_length: number;
     /** Milliseconds (written as a duration such as "5m" in the file). */
     command_timeout: number;
+    /**
+     * Milliseconds a command line may take from its first octet to its end, however often it
+     * trickles (the idle timeout restarts with every octet; this does not).
+     */
+    line_deadline: number;
+    /**
+     * Octets per second message content (DATA, BDAT, IMAP literals) must average once the
+     * first `command_timeout` of the transfer has passed.
+     */
+    min_data_rate: number;
     max_connections: number;
     max_connections_per_ip: number;
     /** Protocol errors in one session before it is cut (421). */
@@ -140,6 +150,8 @@ export function defaultConfig(): Config {
       max_recipients: 100,
       max_line_length: 4096,
       command_timeout: 5 * 60_000,
+      line_deadline: 60_000,
+      min_data_rate: 100,
       max_connections: 1000,
       max_connections_per_ip: 20,
       max_errors: 20,

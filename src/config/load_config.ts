@@ -24,6 +24,7 @@ type Kind =
   | "quota"
   | "duration"
   | "delay"
+  | "rate"
   | "label"
   | "port"
   | "boolean"
@@ -66,6 +67,8 @@ const SCHEMA: Record<string, Kind> = {
   "limits.max_recipients": "count",
   "limits.max_line_length": "size",
   "limits.command_timeout": "duration",
+  "limits.line_deadline": "duration",
+  "limits.min_data_rate": "rate",
   "limits.max_connections": "count",
   "limits.max_connections_per_ip": "count",
   "limits.max_errors": "count",
@@ -150,7 +153,8 @@ function fromEnv(kind: Kind, value: string): unknown {
   if (kind === "boolean" && /^(true|false)$/.test(value.trim())) return value.trim() === "true";
   if (kind === "port" && /^\d+$/.test(value.trim())) return Number(value);
   if (kind === "domains") return value.split(",").map((d) => d.trim()).filter((d) => d !== "");
-  if ((kind === "count" || kind === "size" || kind === "quota") && /^\d+$/.test(value.trim())) {
+  const numeric = kind === "count" || kind === "size" || kind === "quota" || kind === "rate";
+  if (numeric && /^\d+$/.test(value.trim())) {
     return Number(value);
   }
   return value;
@@ -217,6 +221,11 @@ function convert(kind: Kind, raw: unknown, where: string): unknown {
     case "size":
       if (typeof raw !== "number" || !Number.isInteger(raw) || raw < 512) {
         fail("a whole number of octets ≥ 512");
+      }
+      return raw;
+    case "rate":
+      if (typeof raw !== "number" || !Number.isInteger(raw) || raw < 1) {
+        fail("a whole number of octets per second ≥ 1, such as 100");
       }
       return raw;
     case "quota":

@@ -6,7 +6,7 @@
 import type { Socket } from "node:net";
 import type { SecureContext } from "node:tls";
 import type { Logger } from "../log.ts";
-import { Connection } from "./connection.ts";
+import { Connection, type ConnectionLimits } from "./connection.ts";
 import { type ConnectionGate, type RunningListener, startListener } from "./listener.ts";
 
 /** What a service needs from a protocol session. */
@@ -28,7 +28,7 @@ export interface ServiceOptions {
   /** The line a client over the connection limits gets before it is closed. */
   refusal: string;
   /** Read per connection, so SIGHUP changes apply to new sessions. */
-  limits(): { maxLineLength: number; timeoutMs: number };
+  limits(): ConnectionLimits;
   createSession(conn: Connection, log: Logger): Session;
 }
 
