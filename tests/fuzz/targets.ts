@@ -1,0 +1,12 @@
+/** Every fuzz target, by group; the CI test and bench/fuzz.ts both run this list. */
+import type { FuzzTarget } from "./harness.ts";
+import { imapTargets } from "./imap_targets.ts";
+import { pop3Targets } from "./pop3_targets.ts";
+import { smtpTargets } from "./smtp_targets.ts";
+
+/** All targets. */
+export const TARGETS: FuzzTarget[] = [
+  ...smtpTargets,
+  ...pop3Targets,
+  ...imapTargets,
+];
