@@ -17,6 +17,7 @@ import { Runtime } from "./runtime.ts";
 import { deliverToDomain } from "../smtp_client/deliver.ts";
 import { deliveryOptions } from "../mail/delivery_options.ts";
 import { openStore, prepareKeys } from "./setup.ts";
+import { certificateFileExpiryWarning } from "../tls/cert_expiry.ts";
 
 /** The services `--run` accepts. */
 export const RUN_TARGETS = ["smtp", "pop3", "imap", "all"] as const;
@@ -43,6 +44,9 @@ export async function runServers(target: string, configPath: string | undefined)
   const { config, path } = loadConfig(configPath);
   const log = createLogger(config.log_level);
   for (const line of await prepareKeys(config)) log.info("setup.created", { what: line });
+  const paths = { certPath: config.tls.cert, keyPath: config.tls.key };
+  const expiring = certificateFileExpiryWarning(paths);
+  if (expiring) log.warn("tls.cert_expiring", { what: expiring });
   const store = openStore(config);
   const runtime = new Runtime(
     config,
