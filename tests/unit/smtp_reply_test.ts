@@ -47,6 +47,16 @@ Deno.test("formatReply (RFC 5321 §4.2)", async (t) => {
   await t.step("an empty text still gives a line", () => {
     assert.equal(formatReply(reply(250, undefined, "")), "250 \r\n");
   });
+  await t.step("client text in a line is escaped to printable ASCII, never a second line", () => {
+    const hostile = "mx \u202eevil\ufeff\u0085\u2028\r\n250 forged é";
+    const wire = formatReply(reply(250, undefined, [`Hello ${hostile}`, "SIZE 10"]));
+    assert.equal(
+      wire,
+      "250-Hello mx \\u202eevil\\ufeff\\u0085\\u2028\\u000d\\u000a250 forged \\u00e9\r\n" +
+        "250 SIZE 10\r\n",
+    );
+    assert.equal(wire.split("\r\n").length, 3);
+  });
 });
 
 Deno.test("Replies and SmtpError", async (t) => {
