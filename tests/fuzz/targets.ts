@@ -1,4 +1,6 @@
 /** Every fuzz target, by group; the CI test and bench/fuzz.ts both run this list. */
+import { dkimTargets } from "./dkim_targets.ts";
+import { dotTargets } from "./dot_targets.ts";
 import type { FuzzTarget } from "./harness.ts";
 import { imapTargets } from "./imap_targets.ts";
 import { pop3Targets } from "./pop3_targets.ts";
@@ -9,4 +11,6 @@ export const TARGETS: FuzzTarget[] = [
   ...smtpTargets,
   ...pop3Targets,
   ...imapTargets,
+  ...dotTargets,
+  ...dkimTargets,
 ];
