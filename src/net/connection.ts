@@ -42,7 +42,14 @@ export type LineResult =
 
 /** DATA content, or why there is none. */
 export type DataResult =
-  | { kind: "data"; content: Uint8Array; problem?: DataProblem; reserved: number }
+  | {
+    kind: "data";
+    content: Uint8Array;
+    /** The content with a prefix in front, without copying it when the prefix is small. */
+    prepend(prefix: Uint8Array): Uint8Array;
+    problem?: DataProblem;
+    reserved: number;
+  }
   | ReadEnd;
 
 /** Negotiated TLS parameters, for logs and the Received: header. */
@@ -257,15 +264,18 @@ export class Connection {
   /**
    * Reads DATA content up to and including the `CRLF.CRLF` marker. `reserve` is asked before
    * the content buffer grows; what it granted is in the result (or given back here on EOF).
+   * `sizeHint` (the client's SIZE=) sizes the buffer up front.
    */
   async readDotData(
     maxSize: number,
     reserve?: { take(octets: number): boolean; give(octets: number): void },
+    sizeHint?: number,
   ): Promise<DataResult> {
     const decoder = new DotDecoder(
       maxSize,
       this.limits.maxLineLength,
       reserve && ((n) => reserve.take(n)),
+      sizeHint,
     );
     const pace = this.#pace("data");
     for (;;) {
@@ -274,6 +284,7 @@ export class Connection {
         return {
           kind: "data",
           content: decoder.content,
+          prepend: (prefix) => decoder.prepend(prefix),
           problem: decoder.problem,
           reserved: decoder.reserved,
         };

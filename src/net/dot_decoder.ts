@@ -12,6 +12,12 @@
 const CR = 13;
 const LF = 10;
 const DOT = 46;
+/** The content buffer of a message whose size the client did not declare. */
+const INITIAL = 64 * 1024;
+/** Room in front of the content for the trace headers (Received:, Authentication-Results:). */
+const HEADROOM = 8 * 1024;
+/** The least a full content buffer grows by. */
+const GROWTH_STEP = 64 * 1024;
 
 const enum State {
   LineStart,
@@ -44,8 +50,12 @@ export class DotDecoder {
     readonly maxSize: number,
     readonly maxLineLength: number,
     readonly reserve: (octets: number) => boolean = () => true,
+    sizeHint?: number,
   ) {
-    const initial = Math.min(maxSize + 2, 64 * 1024);
+    // The client's SIZE= (RFC 1870) sizes the buffer at once: no doubling, no copies, and the
+    // budget is charged what the message takes, not up to twice that. HEADROOM in front takes
+    // the trace headers the server adds, so the content is not copied to prepend them.
+    const initial = HEADROOM + Math.min(maxSize + 2, Math.max(INITIAL, (sizeHint ?? 0) + 2));
     if (this.reserve(initial)) {
       this.#out = new Uint8Array(initial);
       this.#reserved = initial;
@@ -72,7 +82,23 @@ export class DotDecoder {
 
   /** The decoded message (CRLF line endings, dots unstuffed, end marker removed). */
   get content(): Uint8Array {
-    return this.#out.subarray(0, this.#length);
+    return this.#out.subarray(HEADROOM, HEADROOM + this.#length);
+  }
+
+  /**
+   * The content with `prefix` in front: written into the buffer's headroom when it fits (no
+   * copy of the content), else a new buffer. Call once, after the end marker.
+   */
+  prepend(prefix: Uint8Array): Uint8Array {
+    if (prefix.length > HEADROOM) {
+      const out = new Uint8Array(prefix.length + this.#length);
+      out.set(prefix);
+      out.set(this.content, prefix.length);
+      return out;
+    }
+    const at = HEADROOM - prefix.length;
+    this.#out.set(prefix, at);
+    return this.#out.subarray(at, HEADROOM + this.#length);
   }
 
   /**
@@ -144,8 +170,10 @@ export class DotDecoder {
       this.#flag("too-big");
       return;
     }
-    if (this.#length === this.#out.length) {
-      const size = Math.min(this.#out.length * 2, this.maxSize + 2);
+    if (HEADROOM + this.#length === this.#out.length) {
+      // Grow by a quarter (at least a step): what is reserved stays within 25% of the content.
+      const grown = Math.max(this.#out.length + GROWTH_STEP, Math.ceil(this.#out.length * 1.25));
+      const size = Math.min(grown, HEADROOM + this.maxSize + 2);
       if (!this.reserve(size - this.#out.length)) {
         // Out of budget: keep scanning for the end marker, store nothing more.
         this.#problem = "no-memory";
@@ -156,7 +184,7 @@ export class DotDecoder {
       bigger.set(this.#out);
       this.#out = bigger;
     }
-    this.#out[this.#length++] = b;
+    this.#out[HEADROOM + this.#length++] = b;
   }
 }
 

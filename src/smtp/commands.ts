@@ -8,7 +8,7 @@ import type { Mailbox } from "./parse_path.ts";
 import { mailboxText } from "./parse_path.ts";
 import { Replies, type Reply, reply, SmtpError } from "./reply.ts";
 import type { SessionState, SmtpSession } from "./session.ts";
-import { receiveBdat, receiveData } from "./receive_message.ts";
+import { messageCost, receiveBdat, receiveData, systemFull } from "./receive_message.ts";
 import { authenticate, authOffered } from "./auth_command.ts";
 import { envelopeDsn, recipientDsn } from "./dsn_params.ts";
 
@@ -69,6 +69,11 @@ const mail: CommandSpec<"MAIL"> = {
       if (!/^\d{1,15}$/.test(value)) throw new SmtpError(Replies.syntax("SIZE needs a number"));
       declaredSize = Number(value);
       if (declaredSize > s.ports.limits.maxMessageSize) throw new SmtpError(Replies.tooBig);
+      const memory = s.ports.memory;
+      if (memory && messageCost(s, declaredSize) > memory.available) {
+        s.log.info("smtp.mail.refused", { reason: "no-memory", size: declaredSize });
+        throw new SmtpError(systemFull);
+      }
     }
     const sender = cmd.path.mailbox;
     if (sender?.utf8 && !smtputf8) throw new SmtpError(needUtf8);

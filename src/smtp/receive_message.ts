@@ -13,12 +13,46 @@ import { removeHeaderFields } from "../mime/header_fields.ts";
 const encoder = new TextEncoder();
 
 /** Too many large messages arriving at once (RFC 3463 4.3.1): the client tries later. */
-const systemFull = reply(452, "4.3.1", "Insufficient system storage now; try again later");
+export const systemFull = reply(452, "4.3.1", "Insufficient system storage now; try again later");
+
+/**
+ * What a message of `octets` costs the in-flight budget all told: its receive buffer and the
+ * copies on the way to the store. MAIL with SIZE= is refused when this does not fit now
+ * (RFC 1870 §6.1), so a client is not made to send megabytes that would then be refused.
+ */
+export function messageCost(s: SmtpSession, octets: number): number {
+  return octets + RECEIVE_OVERHEAD + copiesOf(s, octets, true);
+}
+
+/** The receive buffer's headroom and growth slack beyond the content. */
+const RECEIVE_OVERHEAD = 80 * 1024;
 
 /** DATA: 354, read until `CRLF.CRLF`, then deliver or refuse. */
 export async function receiveData(s: SmtpSession): Promise<Reply | undefined> {
+  // With SIZE= known, the copies are charged before the content comes, so the budget is not
+  // filled with receive buffers of messages that could then not be stored (RFC 5321 §4.3.2
+  // lets DATA itself be answered 452).
+  const declared = s.tx?.declaredSize;
+  const upfront = declared !== undefined ? copiesOf(s, declared, true) : 0;
+  if (upfront > 0 && s.ports.memory && !s.ports.memory.take(upfront)) {
+    s.resetTransaction();
+    s.log.info("smtp.message.refused", { reason: "no-memory" });
+    return systemFull;
+  }
+  try {
+    return await receiveDataCharged(s, upfront);
+  } finally {
+    if (upfront > 0) s.ports.memory?.give(upfront);
+  }
+}
+
+async function receiveDataCharged(s: SmtpSession, upfront: number): Promise<Reply | undefined> {
   s.send(Replies.startData);
-  const read = await s.conn.readDotData(s.ports.limits.maxMessageSize, s.ports.memory);
+  const read = await s.conn.readDotData(
+    s.ports.limits.maxMessageSize,
+    s.ports.memory,
+    s.tx?.declaredSize,
+  );
   if (read.kind === "eof") {
     // The client hung up mid-DATA: nothing was acknowledged, so nothing is stored.
     s.log.info("smtp.data.aborted", { reason: "eof" });
@@ -34,7 +68,7 @@ export async function receiveData(s: SmtpSession): Promise<Reply | undefined> {
       s.resetTransaction();
       return problemReply(s, read.problem);
     }
-    return await deliver(s, read.content);
+    return await deliver(s, read.content, read.prepend, upfront);
   } finally {
     s.ports.memory?.give(read.reserved);
   }
@@ -75,7 +109,14 @@ export async function receiveBdat(
   const last = chunks.findLast((c) => c.length > 0);
   const ends = last === undefined ||
     (last.length >= 2 && last[last.length - 2] === 13 && last[last.length - 1] === 10);
+  // The chunks are joined into one buffer: a copy the budget charges like the others.
+  if (s.ports.memory && !s.ports.memory.take(tx!.chunkedSize + 2)) {
+    s.resetTransaction();
+    return systemFull;
+  }
+  tx!.reserved += tx!.chunkedSize + 2;
   const content = concatBytes(...chunks, ends ? new Uint8Array(0) : encoder.encode("\r\n"));
+  tx!.chunks = [];
   const problem = scanLines(content, s.conn.limits.maxLineLength);
   if (problem) {
     s.resetTransaction();
@@ -106,7 +147,50 @@ function problemReply(s: SmtpSession, problem: DataProblem): Reply {
   }
 }
 
-async function deliver(s: SmtpSession, body: Uint8Array): Promise<Reply> {
+/**
+ * Copies a message of `octets` makes on its way to disk besides the received buffer (which the
+ * reader charged already): the content with its trace headers, and its sealed form; on
+ * submission also the signed copy for the queue; with inbound checks, the checker's own copy.
+ */
+function copiesOf(s: SmtpSession, octets: number, prepend: boolean): number {
+  // The sealed form, and the store's copy while it writes it; the trace headers go in front
+  // of the received buffer when it has room for them, else that is one more copy.
+  const copies = 2 + (prepend ? 0 : 1) + (s.ports.submission ? 1 : 0) +
+    (s.ports.checkMessage ? 1 : 0);
+  return copies * (octets + COPY_OVERHEAD);
+}
+
+/** Trace headers and the like that a copy adds to the content. */
+const COPY_OVERHEAD = 16 * 1024;
+
+async function deliver(
+  s: SmtpSession,
+  body: Uint8Array,
+  prepend?: (prefix: Uint8Array) => Uint8Array,
+  charged = 0,
+): Promise<Reply> {
+  // Every copy is charged to the process-wide budget before it is made, so many large messages
+  // at once are refused (452 4.3.1) rather than drive memory past the budget. What was charged
+  // up front from SIZE= counts; a message larger than declared pays the difference.
+  const charge = Math.max(0, copiesOf(s, body.length, prepend !== undefined) - charged);
+  if (s.ports.memory && !s.ports.memory.take(charge)) {
+    s.resetTransaction();
+    s.log.info("smtp.message.refused", { reason: "no-memory" });
+    return systemFull;
+  }
+  try {
+    return await deliverCharged(s, body, prepend);
+  } finally {
+    s.ports.memory?.give(charge);
+  }
+}
+
+async function deliverCharged(
+  s: SmtpSession,
+  received: Uint8Array,
+  prepend?: (prefix: Uint8Array) => Uint8Array,
+): Promise<Reply> {
+  let body = received;
   const tx = s.tx!;
   const sub = s.ports.submission;
   if (sub && s.login) {
@@ -158,7 +242,8 @@ async function deliver(s: SmtpSession, body: Uint8Array): Promise<Reply> {
     recipients: tx.recipients,
     date: s.ports.now(),
   }));
-  const content = concatBytes(trace, body);
+  // Unchanged by the checks, the received buffer takes the trace headers in its headroom.
+  const content = prepend && body === received ? prepend(trace) : concatBytes(trace, body);
   s.resetTransaction();
   try {
     const message = { id, from: tx.from, recipients: tx.recipients, content, mailbox };
