@@ -3,6 +3,16 @@
  * without touching anything else, so a message stays byte-identical apart from the change.
  */
 
+/** Octets of the header section up to its last field's line end (the blank line excluded). */
+function headerLength(message: Uint8Array): number {
+  if (message[0] === 10 || (message[0] === 13 && message[1] === 10)) return 0;
+  for (let i = message.indexOf(10); i >= 0; i = message.indexOf(10, i + 1)) {
+    const next = message[i + 1] === 13 ? i + 2 : i + 1;
+    if (message[next] === 10) return i + 1;
+  }
+  return message.length;
+}
+
 /**
  * `message` without the header fields for which `drop(name, value)` is true. `name` is
  * lower-cased; `value` is the raw (still folded) text after the colon.
@@ -11,9 +21,8 @@ export function removeHeaderFields(
   message: Uint8Array,
   drop: (name: string, value: string) => boolean,
 ): Uint8Array {
-  const text = new TextDecoder("latin1").decode(message);
-  const end = text.search(/\r?\n\r?\n/);
-  const header = end < 0 ? text : text.slice(0, end + 1);
+  // Only the header section is decoded: a message may be tens of megabytes.
+  const header = new TextDecoder("latin1").decode(message.subarray(0, headerLength(message)));
   // A field is its first line plus every following line that starts with white space.
   const fields = header.match(/[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*\r?\n?/g) ?? [];
   let removed = 0;

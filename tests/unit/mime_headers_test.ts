@@ -46,3 +46,15 @@ Deno.test("removeHeaderFields drops whole folded fields and nothing else", () =>
   );
   assert.equal(removeHeaderFields(m, () => false), m);
 });
+
+Deno.test("removeHeaderFields: the last field goes whole, and a body is never read as header", () => {
+  const te = new TextEncoder();
+  const td = new TextDecoder();
+  const drop = (name: string) => name === "x-drop";
+  assert.equal(
+    td.decode(removeHeaderFields(te.encode("A: 1\r\nX-Drop: 2\r\n\r\nbody\r\n"), drop)),
+    "A: 1\r\n\r\nbody\r\n",
+  );
+  const noHeader = te.encode("\r\nX-Drop: in the body\r\n");
+  assert.equal(removeHeaderFields(noHeader, drop), noHeader);
+});
