@@ -14,6 +14,7 @@ import { denoDnsLookup, MessageChecks } from "../inbound/message_checks.ts";
 import { parseListen } from "../config/load_config.ts";
 import type { Connection } from "../net/connection.ts";
 import { OctetBudget } from "../net/octet_budget.ts";
+import { CollectionScheduler } from "../net/collect_garbage.ts";
 import type { Pop3Ports } from "../pop3/session.ts";
 import type { ImapPorts } from "../imap/session.ts";
 import { UserSessionCounter } from "../imap/user_sessions.ts";
@@ -60,7 +61,11 @@ export class Runtime {
     readonly queue: QueueStore,
   ) {
     this.delivery = new LocalDelivery(store, config.domains, config.quota.max_octets);
-    this.memory = new OctetBudget(config.limits.max_inflight_octets);
+    // After 64 MiB of message buffers are done with, a collection returns them within seconds.
+    this.memory = new OctetBudget(
+      config.limits.max_inflight_octets,
+      new CollectionScheduler(64 * 1024 * 1024, 5_000),
+    );
     this.authenticator = new Authenticator(store);
     this.outbound = new Outbound(queue, this.delivery, {
       keysDir: () => this.config.keys_dir,
