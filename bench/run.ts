@@ -17,6 +17,8 @@
  *   deno task bench --only=pop3      POP3 download only
  *   deno task bench --only=outbound  relaying 2,000 messages to smtp-sink, fsmtp beside Postfix
  *   deno task bench --only=imap      IMAP, fsmtp beside Dovecot and Dovecot with mail_crypt
+ *   deno task bench --only=memory    40 clients sending 20 MB at once: peak RSS against the
+ *                                    in-flight budget (--quick: 10 clients)
  *                                    (1,000 messages; --quick 200; --imap-messages=N), and
  *                                    fsmtp's RSS with 1,000 TLS sessions in IDLE; imaptest's
  *                                    stress mode too when IMAPTEST=/path/to/imaptest
@@ -30,6 +32,7 @@ import { imapTable } from "./imap_report.ts";
 import { ensurePostfix } from "./postfix_peer.ts";
 import { fsmtpInbound, inboundLoad, postfixInbound, type Throughput } from "./smtp_inbound.ts";
 import { checkInterrupted, interruptAndCleanUp } from "./util.ts";
+import { DEFAULT_BUDGET, type MemoryBurst, memoryBurst } from "./smtp_memory.ts";
 import {
   fsmtpRunnerSettings,
   OUTBOUND_SESSIONS,
@@ -46,7 +49,10 @@ const FULL_POP3_MESSAGES = 1000;
 const QUICK_POP3_MESSAGES = 200;
 const POP3_MESSAGE_SIZE = 4096;
 const POP3_ROUNDS = 5;
-const PARTS = ["smtp", "pop3", "outbound", "imap"] as const;
+/** The memory burst: clients sending a message of this size each, all at once. */
+const BURST_CLIENTS = 40;
+const BURST_SIZE = 20_000_000;
+const PARTS = ["smtp", "pop3", "outbound", "imap", "memory"] as const;
 const OUTBOUND_MESSAGES = 2000;
 const QUICK_OUTBOUND_MESSAGES = 300;
 const FULL_IMAP_MESSAGES = 1000;
@@ -77,7 +83,7 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(
     "usage: deno task bench [--quick] [--messages=N] [--pop3-messages=N] " +
-      "[--outbound-messages=N] [--imap-messages=N] [--only=smtp|pop3|outbound|imap]",
+      "[--outbound-messages=N] [--imap-messages=N] [--only=smtp|pop3|outbound|imap|memory]",
   );
   Deno.exit(0);
 }
@@ -115,6 +121,7 @@ const runSmtp = values.only === undefined || values.only === "smtp";
 const runPop3 = values.only === undefined || values.only === "pop3";
 const runOutbound = values.only === undefined || values.only === "outbound";
 const runImap = values.only === undefined || values.only === "imap";
+const runMemory = values.only === undefined || values.only === "memory";
 
 /** Set on SIGINT/SIGTERM: stops the servers, removes the temp folders, then exits 130. */
 let interruption: Promise<never> | undefined;
@@ -255,6 +262,23 @@ if (runImap) {
   }
 }
 
+let burst: MemoryBurst | undefined;
+if (runMemory) {
+  const clients = values.quick ? 10 : BURST_CLIENTS;
+  burst = await part(
+    `fsmtp memory, ${clients} SMTP clients sending ${BURST_SIZE / 1_000_000} MB each at once ` +
+      `(limits.max_inflight_octets = ${DEFAULT_BUDGET / 1024 / 1024} MiB)`,
+    () => memoryBurst(clients, BURST_SIZE),
+  );
+  if (burst) {
+    console.log(
+      `  ${burst.accepted} accepted (250), ${burst.refused} refused for now (452 4.3.1), ` +
+        `${burst.other.length} other replies in ${burst.seconds.toFixed(1)} s`,
+    );
+    for (const line of burst.other.slice(0, 3)) console.log(`    other: ${line}`);
+  }
+}
+
 if (interruption) await interruption; // no table for an interrupted run
 
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
@@ -308,6 +332,16 @@ if (runOutbound) {
       "ratio fsmtp / Postfix, outbound",
       outbound ? ratio(outbound.fsmtp.perSecond, outbound.postfix.perSecond) : "-",
     ],
+  );
+}
+if (runMemory) {
+  const overBudget = burst ? burst.peakKiB - burst.idleKiB - burst.budgetOctets / 1024 : 0;
+  rows.push(
+    ["burst: fsmtp RSS, idle", burst ? mib(burst.idleKiB) : "failed"],
+    ["burst: fsmtp RSS, peak", burst ? mib(burst.peakKiB) : "failed"],
+    ["burst: in-flight budget", burst ? mib(burst.budgetOctets / 1024) : "failed"],
+    ["burst: peak above idle + budget", burst ? mib(Math.max(0, overBudget)) : "failed"],
+    ["burst: fsmtp RSS 10 s after", burst ? mib(burst.afterKiB) : "failed"],
   );
 }
 if (rows.length > 0) {
