@@ -15,7 +15,8 @@ import {
 } from "../../src/imap/parse/command.ts";
 import { literalAtEnd, parseCommand } from "../../src/imap/parse/parse_command.ts";
 import { concat, type FuzzTarget, target, timed, utf8, validAndMutated } from "./harness.ts";
-import { frame, imapCommandArb, toRaw, toWire } from "./imap_grammar.ts";
+import { frame, toRaw, toWire } from "./imap_framing.ts";
+import { imapCommandArb } from "./imap_grammar.ts";
 
 const latin1 = new TextDecoder("latin1");
 
