@@ -3,23 +3,24 @@
  * and an address with too many recent failures is refused for a while, whichever protocol it
  * uses (POP3 and IMAP logins, SMTP AUTH).
  *
- * The check and the count are one synchronous step: an attempt takes a slot of its address's
- * budget before its password is looked at, so attempts in flight count as if they had failed.
- * A burst of simultaneous guesses therefore cannot all pass the check before the first failure
- * is recorded: at most `maxFailuresPerIp` of them ever reach a password check.
+ * The password KDF runs for one attempt per address at a time; the others from that address
+ * wait their turn. When an attempt's turn comes, the check against the address's failures and
+ * the start of its KDF are one synchronous step, and a failure is recorded before the next turn
+ * begins: a burst of simultaneous guesses cannot all pass the check before the first failure
+ * is recorded, so at most `maxFailuresPerIp` of them ever reach the KDF. Waiting costs nothing
+ * but an open connection, which the per-address connection limit bounds.
  *
- * The costly check (the password KDF) runs for one attempt per address at a time; the others
- * from that address wait their turn. The wait needs no bound of its own: only attempts holding a
- * slot wait, so at most `maxFailuresPerIp` per address do, and everything past the budget is
- * refused at once without any work. A cheap check (the login cache) runs at once, so a client
- * that logged in before is not held up behind the KDF of another connection.
+ * The login cache proves a password without any KDF, so it is asked at once, before the turn
+ * and again when the turn comes: many connections of one client logging in together (a mail
+ * client opening several, a household behind one address) are not throttled, and the one
+ * whose KDF ran first lets the others in through the cache.
  */
 
 /** Settings of a {@link LoginGuard}; changed in place on a config reload. */
 export interface LoginGuardOptions {
   /** Pause before answering a failed login. */
   failureDelayMs: number;
-  /** Failed and in-flight logins from one IP within `windowMs` after which it is refused. */
+  /** Failed logins from one IP within `windowMs` after which its logins are refused. */
   maxFailuresPerIp: number;
   /** How long a failure counts against its address. */
   windowMs: number;
@@ -44,7 +45,7 @@ export type GuardedResult<T> = T | "bad" | "blocked";
 interface Peer {
   /** Times of recent failures, oldest first. */
   failures: number[];
-  /** Attempts holding a slot: started and not yet ended as a success or a failure. */
+  /** Attempts started and not yet ended. */
   inFlight: number;
   /** Settles when the last full check queued for this address has ended. */
   tail: Promise<void>;
@@ -67,16 +68,14 @@ export class LoginGuard {
   }
 
   /**
-   * Runs one login attempt from `ip`. It is refused ("blocked") without any check when the
-   * address's recent failures plus its attempts in flight reach the limit; otherwise it holds
-   * a slot until it ends: a success gives the slot back, a failure keeps it as a failure and
-   * then waits out the failure delay. Errors of the checks give the slot back and propagate.
+   * Runs one login attempt from `ip`: refused ("blocked") untried when the address has failed
+   * too often; else admitted by the quick check, or by the full check in its turn. A failure is
+   * counted, then waits out the failure delay. Errors of the checks propagate.
    */
   async attempt<T>(ip: string, check: LoginCheck<T>): Promise<GuardedResult<T>> {
     const peer = this.#enter(ip);
-    if (!peer) return "blocked";
-    let holding = true;
     try {
+      if (this.#blocked(peer)) return "blocked";
       const known = await check.quick?.();
       if (known !== undefined) return known;
       const previous = peer.tail;
@@ -84,11 +83,14 @@ export class LoginGuard {
       peer.tail = new Promise((resolve) => done = resolve);
       try {
         await previous;
+        // The turn has come: check and start the KDF in one step (no await in between but
+        // the cache lookup, which cannot start a KDF).
+        if (this.#blocked(peer)) return "blocked";
+        const cached = await check.quick?.();
+        if (cached !== undefined) return cached;
+        if (this.#blocked(peer)) return "blocked";
         const result = await check.full();
         if (result !== undefined) return result;
-        // The slot becomes the failure in the same step: the budget never shows a gap.
-        holding = false;
-        peer.inFlight--;
         peer.failures.push(this.#now());
       } finally {
         // The next attempt's KDF may start now; this one's delay below is not KDF work.
@@ -97,27 +99,30 @@ export class LoginGuard {
       await new Promise((resolve) => setTimeout(resolve, this.opts.failureDelayMs));
       return "bad";
     } finally {
-      if (holding) peer.inFlight--;
+      peer.inFlight--;
       // A sweep may have replaced this record meanwhile (during the failure delay).
       const idle = peer.inFlight === 0 && peer.failures.length === 0;
       if (idle && this.#peers.get(ip) === peer) this.#peers.delete(ip);
     }
   }
 
-  /** Takes a slot for `ip`, or undefined when its budget is spent. Synchronous on purpose. */
-  #enter(ip: string): Peer | undefined {
+  /** The record of `ip`, counting one more attempt in flight. */
+  #enter(ip: string): Peer {
     const now = this.#now();
     if (now >= this.#nextSweep) this.#sweep(now);
     let peer = this.#peers.get(ip);
-    if (peer) {
-      this.#expire(peer, now);
-    } else {
+    if (!peer) {
       peer = { failures: [], inFlight: 0, tail: Promise.resolve() };
+      this.#peers.set(ip, peer);
     }
-    if (peer.failures.length + peer.inFlight >= this.opts.maxFailuresPerIp) return undefined;
     peer.inFlight++;
-    this.#peers.set(ip, peer);
     return peer;
+  }
+
+  /** True when the address's failures in the window have reached the limit. */
+  #blocked(peer: Peer): boolean {
+    this.#expire(peer, this.#now());
+    return peer.failures.length >= this.opts.maxFailuresPerIp;
   }
 
   /** Drops failures that have left the window. */
