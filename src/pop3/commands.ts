@@ -148,6 +148,8 @@ export const POP3_COMMANDS: Table = {
       const read = await s.conn.readLine();
       if (read.kind === "too-long") return s.err("[AUTH] Authentication response too long");
       if (read.kind === "timeout") {
+        // Cut for slowness, the command loop says so once this returns.
+        if (s.conn.tooSlow) return;
         s.conn.write("-ERR Autologout: idle for too long\r\n");
         return s.conn.close();
       }

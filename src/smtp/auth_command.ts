@@ -4,7 +4,7 @@
  */
 import { decodeSaslPlain } from "../auth/sasl_plain.ts";
 import { logLoginFailure } from "../log.ts";
-import { Replies, type Reply, reply } from "./reply.ts";
+import { Replies, type Reply, reply, SmtpError } from "./reply.ts";
 import type { SmtpSession } from "./session.ts";
 
 /** Failed AUTH attempts in one session before it is closed. */
@@ -82,6 +82,9 @@ async function challenge(s: SmtpSession, text: string): Promise<string | undefin
   const read = await s.conn.readLine();
   if (read.kind === "line") return new TextDecoder().decode(read.line).trim();
   if (read.kind === "too-long") return "";
+  // Cut for slowness: the command loop says goodbye (421) once this command returns.
+  if (read.kind === "timeout" && s.conn.tooSlow) return undefined;
+  if (read.kind === "timeout") throw new SmtpError(Replies.timeout, true);
   s.conn.destroy();
   return undefined;
 }

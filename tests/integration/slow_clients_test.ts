@@ -155,6 +155,25 @@ Deno.test("slow clients are cut over real sockets", async (t) => {
       await server.waitForOutput(/smtp\.too_slow cid=\w+ state=rcpt read=data/);
     });
 
+    await t.step("a 1 B/s SMTP AUTH response line is cut with 421", async () => {
+      const c = await RawClient.connect(server.submissionPort);
+      try {
+        assert.equal((await c.reply()).code, 220);
+        assert.equal((await c.command("EHLO slow.test")).code, 250);
+        assert.equal((await c.command("AUTH PLAIN")).code, 334);
+        const start = Date.now();
+        const slow = trickle((o) => c.send(o), btoa(`\0${USER}\0${PASSWORD}`) + "\r\n");
+        const cut = await c.reply(LINE_DEADLINE_MS + SLACK_MS);
+        const took = since(start);
+        await slow.stop();
+        assert.equal(cut.code, 421);
+        assert.ok(took < LINE_DEADLINE_MS + SLACK_MS, `${took}`);
+        await server.waitForOutput(/smtp\.too_slow cid=\w+ state=ready read=line/);
+      } finally {
+        c.close();
+      }
+    });
+
     await t.step("a 1 B/s POP3 command line is cut long before the 10-minute idle", async () => {
       const c = await Pop3Client.open(server.pop3Port);
       const start = Date.now();

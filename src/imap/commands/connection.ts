@@ -153,6 +153,11 @@ export const CONNECTION_COMMANDS: PartialTable<
         s.conn.write("+ \r\n");
         const read = await s.conn.readLine();
         if (read.kind === "too-long") return bad("Authentication response too long");
+        if (read.kind === "timeout") {
+          // Cut for slowness, the command loop says BYE once this returns; idle, say it here.
+          if (!s.conn.tooSlow) s.bye("Autologout; idle for too long");
+          return { status: "OK", text: "", sent: true };
+        }
         if (read.kind !== "line") {
           s.closeAfter = true;
           return bad("Authentication aborted");
