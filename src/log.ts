@@ -28,22 +28,32 @@ export type LogSink = (line: string) => void;
 const encoder = new TextEncoder();
 const stderrSink: LogSink = (line) => Deno.stderr.writeSync(encoder.encode(line + "\n"));
 
-/** Creates the root logger. */
-export function createLogger(level: LogLevel = "info", sink: LogSink = stderrSink): Logger {
-  return bind(RANK[level], sink, {});
+/**
+ * Creates the root logger. `base` fields (the server passes `{ node: config.node_id }`) open
+ * every line, right after the event name, and neither `with()` nor a call's fields can change
+ * or drop them: with several nodes writing to one log store, every line says which node wrote
+ * it.
+ */
+export function createLogger(
+  level: LogLevel = "info",
+  sink: LogSink = stderrSink,
+  base: LogFields = {},
+): Logger {
+  return bind(RANK[level], sink, base, {});
 }
 
-function bind(min: number, sink: LogSink, bound: LogFields): Logger {
+function bind(min: number, sink: LogSink, base: LogFields, bound: LogFields): Logger {
   const emit = (level: LogLevel) => (event: string, fields?: LogFields) => {
     if (RANK[level] < min) return;
-    sink(formatLine(new Date(), level, event, { ...bound, ...fields }));
+    // The first spread fixes the base keys' place, the last their values.
+    sink(formatLine(new Date(), level, event, { ...base, ...bound, ...fields, ...base }));
   };
   return {
     debug: emit("debug"),
     info: emit("info"),
     warn: emit("warn"),
     error: emit("error"),
-    with: (fields) => bind(min, sink, { ...bound, ...fields }),
+    with: (fields) => bind(min, sink, base, { ...bound, ...fields }),
   };
 }
 

@@ -20,7 +20,7 @@ export async function sendDirect(
     const domain = rcpt.slice(rcpt.lastIndexOf("@") + 1);
     byDomain.set(domain, [...(byDomain.get(domain) ?? []), rcpt]);
   }
-  const log = createLogger(verbose ? "info" : "warn");
+  const log = createLogger(verbose ? "info" : "warn", undefined, { node: config.node_id });
   const onLine = verbose
     ? (dir: string, text: string) => console.log(`${dir.padEnd(3)} ${text}`)
     : undefined;

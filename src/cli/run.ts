@@ -42,7 +42,8 @@ export async function runServers(target: string, configPath: string | undefined)
     return 2;
   }
   const { config, path } = loadConfig(configPath);
-  const log = createLogger(config.log_level);
+  // node_id on every line: several nodes may write to one log store (issue 10).
+  const log = createLogger(config.log_level, undefined, { node: config.node_id });
   for (const line of await prepareKeys(config)) log.info("setup.created", { what: line });
   const paths = { certPath: config.tls.cert, keyPath: config.tls.key };
   const expiring = certificateFileExpiryWarning(paths);
@@ -71,7 +72,6 @@ export async function runServers(target: string, configPath: string | undefined)
     config: path ?? "embedded defaults",
     hostname: config.hostname,
     domains: config.domains.join(","),
-    node: config.node_id,
   });
   for (const s of services) {
     console.log(`fsmtp: listening ${s.listener.name} on ${s.listener.host}:${s.listener.port}`);
@@ -91,7 +91,7 @@ export async function runServers(target: string, configPath: string | undefined)
     try {
       const next = loadConfig(configPath).config;
       const tls = loadTlsContext(next.tls.cert, next.tls.key);
-      for (const key of ["listen", "data_dir"] as const) {
+      for (const key of ["listen", "data_dir", "node_id"] as const) {
         if (JSON.stringify(next[key]) !== JSON.stringify(runtime.config[key])) {
           log.warn("config.reload.needs_restart", { key });
         }

@@ -205,6 +205,62 @@ Deno.test("createLogger", async (t) => {
   });
 });
 
+Deno.test("createLogger base fields (node identity)", async (t) => {
+  /** A logger writing into an array, with `base` fields. */
+  function node(base: Record<string, string>, level: "debug" | "info" = "debug") {
+    const lines: string[] = [];
+    return { lines, log: createLogger(level, (line) => lines.push(line), base) };
+  }
+
+  await t.step("node= opens every line at every level, also with no fields", () => {
+    const { lines, log } = node({ node: "node-2" });
+    log.debug("d");
+    log.info("i", { a: 1 });
+    log.warn("w");
+    log.error("e", { b: "x" });
+    assert.deepEqual(lines.map(body), [
+      "d node=node-2",
+      "i node=node-2 a=1",
+      "w node=node-2",
+      "e node=node-2 b=x",
+    ]);
+  });
+
+  await t.step("with() children keep it, before their bound fields", () => {
+    const { lines, log } = node({ node: "n1" });
+    log.with({ cid: "c7" }).with({ user: "bob" }).info("smtp.mail", { from: "a@b.example" });
+    assert.deepEqual(lines.map(body), ["smtp.mail node=n1 cid=c7 user=bob from=a@b.example"]);
+  });
+
+  await t.step("neither with() nor a call field can change or drop it", () => {
+    const { lines, log } = node({ node: "n1" });
+    log.with({ node: "forged" }).info("a");
+    log.info("b", { node: "forged" });
+    log.info("c", { node: undefined });
+    assert.deepEqual(lines.map(body), ["a node=n1", "b node=n1", "c node=n1"]);
+  });
+
+  await t.step("the level filter still applies", () => {
+    const { lines, log } = node({ node: "n1" }, "info");
+    log.debug("dropped");
+    assert.deepEqual(lines, []);
+  });
+
+  await t.step("a hostile node id is quoted and escaped like any value", () => {
+    const { lines, log } = node({ node: "a b\nx=1\u202e" });
+    log.info("e", { k: "v" });
+    assert.equal(lines.length, 1);
+    assert.ok(/^[\x20-\x7e]+$/.test(lines[0]), JSON.stringify(lines[0]));
+    assert.equal(body(lines[0]), 'e node="a b\\nx=1\\u202e" k=v');
+  });
+
+  await t.step("without base fields lines are as before", () => {
+    const { lines, log } = capture("info");
+    log.info("e", { a: 1 });
+    assert.deepEqual(lines.map(body), ["e a=1"]);
+  });
+});
+
 Deno.test("failed-login user fields", async (t) => {
   await t.step("userHash: 12 hex digits, stable in a process, distinct per name", () => {
     const h = userHash("hunter2");
