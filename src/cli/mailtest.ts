@@ -61,6 +61,7 @@ export async function mailtest(opts: MailtestOptions, sendDirect: DirectSender):
       : undefined,
     html: opts.html,
     attachments,
+    nodeId: config.node_id,
   });
   const store = openStore(config);
   try {

@@ -1,11 +1,13 @@
 /**
  * Composing messages (RFC 5322, MIME RFC 2045–2049, encoded words RFC 2047) with nodemailer's
  * composer: text, HTML, multipart/alternative, attachments, quoted-printable or base64 as the
- * content needs, a Date and a unique Message-ID at the sender's domain.
+ * content needs, a Date, a unique Message-ID at the sender's domain and the composing node
+ * (`X-Fannst-NodeID`).
  */
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import { Buffer } from "node:buffer";
 import { randomBytes } from "node:crypto";
+import { nodeIdHeader } from "./node_id.ts";
 
 /** An attachment. */
 export interface Attachment {
@@ -24,6 +26,8 @@ export interface Composition {
   html?: string;
   attachments?: Attachment[];
   date?: Date;
+  /** This node's `node_id`, written as `X-Fannst-NodeID` (the original's header). */
+  nodeId: string;
 }
 
 /** A Message-ID (RFC 5322 §3.6.4) unique to this message, at the sender's domain. */
@@ -57,7 +61,8 @@ export async function composeMessage(c: Composition): Promise<Uint8Array> {
       err ? reject(err) : resolve(message)
     )
   );
-  // nodemailer joins lines with CRLF already; normalise any bare LF to be certain.
-  const text = new TextDecoder("latin1").decode(raw);
+  // nodemailer joins lines with CRLF already; normalise any bare LF to be certain. The node
+  // header is added here, not through the composer, which would respell it X-Fannst-Nodeid.
+  const text = `${nodeIdHeader(c.nodeId)}\r\n` + new TextDecoder("latin1").decode(raw);
   return Uint8Array.from(text.replace(/\r?\n/g, "\r\n"), (ch) => ch.charCodeAt(0));
 }

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { composeMessage, newMessageId } from "../../src/mime/compose.ts";
 import { headerAddresses, headerValues } from "../../src/mime/header_addresses.ts";
+import { headerNodeId, NODE_ID_HEADER, nodeIdHeader } from "../../src/mime/node_id.ts";
 
 const text = (m: Uint8Array) => new TextDecoder().decode(m);
 
@@ -12,6 +13,7 @@ Deno.test("composeMessage", async (t) => {
       to: ["bob@example.net"],
       subject: "Grüße ✉",
       text: "Äpfel\n.leading dot\n" + "x".repeat(200) + "\n",
+      nodeId: "node-1",
     });
     const s = text(m);
     assert.doesNotMatch(s.replace(/\r\n/g, ""), /\n|\r/, "every line ends in CRLF");
@@ -36,6 +38,7 @@ Deno.test("composeMessage", async (t) => {
         text: "see attached",
         html: "<p>see attached</p>",
         attachments: [{ filename: "data.bin", content: new Uint8Array([0, 1, 2, 255]) }],
+        nodeId: "node-1",
       });
       const s = text(m);
       assert.match(s, /^Content-Type: multipart\/mixed;/m);
@@ -48,6 +51,53 @@ Deno.test("composeMessage", async (t) => {
     },
   );
 
+  await t.step("X-Fannst-NodeID names the configured node, once, in the header", async () => {
+    const m = await composeMessage({
+      from: "ann@example.org",
+      to: ["bob@example.net"],
+      subject: "s",
+      text: "X-Fannst-NodeID: not-a-header\n",
+      nodeId: "eu-west-3",
+    });
+    const s = text(m);
+    const head = s.slice(0, s.indexOf("\r\n\r\n") + 2);
+    assert.equal(head.match(/^X-Fannst-NodeID: eu-west-3\r\n/gm)?.length, 1, head);
+    assert.doesNotMatch(head, /X-Fannst-Nodeid/, "spelled as the original spelled it");
+    assert.deepEqual(headerValues(m, NODE_ID_HEADER), ["eu-west-3"]);
+    assert.deepEqual(headerAddresses(m, "From"), ["ann@example.org"], "headers still parse");
+  });
+
+  await t.step("a hostile node id cannot add a header or break a comment", async () => {
+    const m = await composeMessage({
+      from: "ann@example.org",
+      to: ["bob@example.net"],
+      subject: "s",
+      text: "t",
+      nodeId: "n1\r\nBcc: eve@example.com",
+    });
+    const s = text(m);
+    assert.doesNotMatch(s, /^Bcc:/m);
+    assert.match(s, /^X-Fannst-NodeID: n1__Bcc:_eve@example\.com\r\n/m);
+  });
+});
+
+Deno.test("node id header (X-Fannst-NodeID)", async (t) => {
+  await t.step("ordinary ids pass unchanged", () => {
+    for (const id of ["node-1", "eu-west-3.b", "N_42"]) assert.equal(headerNodeId(id), id);
+    assert.equal(nodeIdHeader("node-1"), "X-Fannst-NodeID: node-1");
+  });
+
+  await t.step('controls, spaces, non-ASCII and ( ) \\ " become _', () => {
+    assert.equal(headerNodeId('a b\tc\r\nd(e)f\\g"hé\u202e'), "a_b_c__d_e_f_g_h__");
+  });
+
+  await t.step("never empty, and cut to 64 characters", () => {
+    assert.equal(headerNodeId(""), "_");
+    assert.equal(headerNodeId("x".repeat(300)), "x".repeat(64));
+  });
+});
+
+Deno.test("newMessageId", async (t) => {
   await t.step("Message-IDs are unique", () => {
     const ids = new Set(Array.from({ length: 1000 }, () => newMessageId("a@example.org")));
     assert.equal(ids.size, 1000);
