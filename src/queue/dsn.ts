@@ -8,6 +8,7 @@
  * message whose envelope sender is the null path never gets one: no bounce for a bounce.
  */
 import { concatBytes } from "../crypto/bytes.ts";
+import { nodeIdHeader } from "../mime/node_id.ts";
 import type { OutboundDsn, Ret } from "./types.ts";
 
 /** The Action of one recipient (RFC 3464 §2.3.3). */
@@ -30,6 +31,11 @@ export interface DsnRecipient {
 export interface DsnRequest {
   /** This server's name: Reporting-MTA and the MAILER-DAEMON address. */
   hostname: string;
+  /**
+   * This node's `node_id`, written as `X-Fannst-NodeID` (the original's header on mail a node
+   * writes itself); no such header without it.
+   */
+  nodeId?: string;
   message: {
     id: string;
     /** The envelope sender: the DSN's recipient. */
@@ -89,6 +95,7 @@ export function composeDsn(req: DsnRequest): OutboundDsn | undefined {
     `Message-ID: <${random()}@${hostname}>`,
     // RFC 3834 §5: automatic responses say so, and responders must not answer them.
     "Auto-Submitted: auto-replied",
+    ...(req.nodeId === undefined ? [] : [nodeIdHeader(req.nodeId)]),
     "MIME-Version: 1.0",
     `Content-Type: multipart/report; report-type=delivery-status;${CRLF} boundary="${boundary}"`,
     "",

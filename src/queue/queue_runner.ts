@@ -45,6 +45,8 @@ export interface QueueRunnerOptions {
   delayWarningMs: number;
   /** This server's name for DSNs. */
   hostname: string;
+  /** This node's `node_id`: DSNs carry it as `X-Fannst-NodeID` (none without it). */
+  nodeId?: string;
   /** Domains delivered to in parallel (default 4). */
   concurrency?: number;
   /** Messages taken per look at the queue (default 100). */
@@ -417,6 +419,7 @@ export class QueueRunner {
     const m = flight.message;
     const dsn = composeDsn({
       hostname: this.#o.hostname,
+      nodeId: this.#o.nodeId,
       message: { ...m, content: (await this.#content(flight)) ?? new Uint8Array() },
       recipients,
       now,

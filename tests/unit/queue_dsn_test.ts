@@ -61,6 +61,7 @@ const ORIGINAL = "From: alice@here.example\r\nTo: bob@there.example\r\nSubject: 
 function request(extra: Partial<DsnRequest> = {}): DsnRequest {
   return {
     hostname: "mail.here.example",
+    nodeId: "node-3",
     message: {
       id: "Q1",
       from: "alice@here.example",
@@ -99,6 +100,7 @@ Deno.test("queue DSN", async (t) => {
     assert.equal(h.get("to"), "<alice@here.example>");
     assert.equal(h.get("subject"), "Undelivered Mail Returned to Sender");
     assert.equal(h.get("auto-submitted"), "auto-replied");
+    assert.equal(h.get("x-fannst-nodeid"), "node-3");
     assert.equal(h.get("date"), "Tue, 02 Jan 2024 03:05:01 +0000");
     assert.equal(h.get("message-id"), "<r4nd0m@mail.here.example>");
     assert.equal(h.get("mime-version"), "1.0");
@@ -110,6 +112,26 @@ Deno.test("queue DSN", async (t) => {
     assert.equal(status.headers.get("content-type"), "message/delivery-status");
     assert.equal(original.headers.get("content-type"), "message/rfc822");
     assert.equal(original.body, ORIGINAL, "the original comes back byte for byte");
+  });
+
+  await t.step("X-Fannst-NodeID: the configured node, once, in the top header only", () => {
+    const { dsn, parts: [text, status, original] } = compose({ nodeId: "eu-west-3" });
+    const raw = dec.decode(dsn.content);
+    const head = raw.slice(0, raw.indexOf("\r\n\r\n") + 2);
+    assert.equal(head.match(/^X-Fannst-NodeID: eu-west-3\r\n/gm)?.length, 1, head);
+    assert.equal(raw.match(/X-Fannst-NodeID/g)?.length, 1, "not in a part or the original");
+    for (const part of [text, status, original]) assert.ok(!part.headers.has("x-fannst-nodeid"));
+  });
+
+  await t.step("a hostile node id cannot add a header", () => {
+    const { top } = compose({ nodeId: "n1\r\nBcc: eve@example.com" });
+    assert.equal(top.headers.has("bcc"), false);
+    assert.equal(top.headers.get("x-fannst-nodeid"), "n1__Bcc:_eve@example.com");
+  });
+
+  await t.step("no node id given: no header", () => {
+    const { top } = compose({ nodeId: undefined });
+    assert.equal(top.headers.has("x-fannst-nodeid"), false);
   });
 
   await t.step("the delivery-status fields (RFC 3464 §2.2, §2.3)", () => {

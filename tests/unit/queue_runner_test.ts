@@ -193,6 +193,19 @@ runnerTest("5xx: one failure DSN to the sender with the remote's reply", () => N
 });
 
 runnerTest(
+  "a DSN names the node that wrote it (X-Fannst-NodeID)",
+  () => NO,
+  async (h) => {
+    await h.enqueue(["bob@there.example"]);
+    await h.runAt(T0);
+    assert.equal(h.dsns.length, 1);
+    const head = text(h.dsns[0]).split("\r\n\r\n")[0];
+    assert.match(head, /^X-Fannst-NodeID: node-b\r?$/m);
+  },
+  { nodeId: "node-b" },
+);
+
+runnerTest(
   "mixed recipients: the failed one reported, the deferred one retried",
   (address, _d, n) =>
     address.startsWith("a@") ? OK : address.startsWith("b@") ? NO : n < 3 ? LATER : OK,
