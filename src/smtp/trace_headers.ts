@@ -3,12 +3,14 @@
  * (RFC 5321 §4.4, with-protocol types of RFC 3848 and RFC 6531).
  */
 import type { TlsInfo } from "../net/connection.ts";
+import { headerNodeId } from "../mime/node_id.ts";
 
 /** What the Received: header records about the session. */
 export interface TraceInfo {
   heloName: string;
   remoteAddress: string;
   hostname: string;
+  /** This node's `node_id`, in the `by` clause's comment (made header-safe). */
   nodeId: string;
   esmtp: boolean;
   smtputf8: boolean;
@@ -38,7 +40,7 @@ export function traceHeaders(t: TraceInfo): string {
   const forClause = t.recipients.length === 1 ? ` for <${t.recipients[0]}>` : "";
   return (t.returnPath === false ? "" : `Return-Path: <${t.from}>\r\n`) + (t.results ?? "") +
     `Received: from ${headerSafe(t.heloName)} (${literal})\r\n` +
-    `\tby ${t.hostname} (fsmtp ${t.nodeId}) with ${protocol}${tls}\r\n` +
+    `\tby ${t.hostname} (fsmtp ${headerNodeId(t.nodeId)}) with ${protocol}${tls}\r\n` +
     `\tid ${t.id}${forClause};\r\n\t${rfc5322Date(t.date)}\r\n`;
 }
 

@@ -116,6 +116,21 @@ Deno.test("traceHeaders (RFC 5321 §4.4)", async (t) => {
     assert.equal(m[1].length, 255);
   });
 
+  await t.step("the by clause names the configured node", () => {
+    const h = traceHeaders(info({ nodeId: "eu-west-3" }));
+    assert.equal(h.split("\r\n")[2], "\tby mx.example.net (fsmtp eu-west-3) with ESMTP");
+  });
+
+  await t.step("a hostile node id cannot close the comment or add a header", () => {
+    const h = traceHeaders(info({ nodeId: "n1) x\r\nX-Injected: yes" }));
+    assert.equal(
+      h.split("\r\n")[2],
+      "\tby mx.example.net (fsmtp n1__x__X-Injected:_yes) with ESMTP",
+    );
+    assert.ok(!h.includes("X-Injected: yes"), h);
+    assert.equal(h.split("\r\n").length, 6, "still five lines");
+  });
+
   await t.step("square brackets of an address-literal HELO are kept", () => {
     const h = traceHeaders(info({ heloName: "[192.0.2.7]" }));
     assert.ok(h.includes("Received: from [192.0.2.7] ([192.0.2.7])\r\n"), h);
