@@ -26,6 +26,8 @@ export interface TestServerOptions {
   dir?: string;
   /** `hostname`; "mx.test.example" by default. */
   hostname?: string;
+  /** `node_id`; the config's default ("node-1") when not given. */
+  nodeId?: string;
   /** The SMTP (MX) port to use, chosen beforehand so a peer can be pointed at it. */
   smtpPort?: number;
   /** Records the server's DNS (a dnsmasq the test server starts) answers; none by default. */
@@ -96,6 +98,7 @@ export class TestServer {
         `domains = ${JSON.stringify(opts.domains ?? ["test.example"])}`,
         `data_dir = "${join(dir, "data")}"`,
         `keys_dir = "${join(dir, "keys")}"`,
+        ...(opts.nodeId === undefined ? [] : [`node_id = ${JSON.stringify(opts.nodeId)}`]),
         `log_level = "debug"`,
         `[listen]`,
         `smtp = "127.0.0.1:${smtpPort}"`,
