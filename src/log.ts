@@ -1,6 +1,6 @@
 /**
- * Structured logging: one line per event, `time level event key=value…`, with a connection id
- * where there is one. Callers pass facts, never secrets: no password, key or message body is
+ * Structured logging: one line per event, `time level event key=value… node=<node_id>`, with a
+ * connection id where there is one. Callers pass facts, never secrets: no password, key or message body is
  * ever handed to the logger, and values are quoted so a hostile client cannot forge a line.
  */
 import { createHmac } from "node:crypto";
@@ -29,10 +29,10 @@ const encoder = new TextEncoder();
 const stderrSink: LogSink = (line) => Deno.stderr.writeSync(encoder.encode(line + "\n"));
 
 /**
- * Creates the root logger. `base` fields (the server passes `{ node: config.node_id }`) open
- * every line, right after the event name, and neither `with()` nor a call's fields can change
- * or drop them: with several nodes writing to one log store, every line says which node wrote
- * it.
+ * Creates the root logger. `base` fields (the server passes `{ node: config.node_id }`) close
+ * every line, and neither `with()` nor a call's fields can change, move or drop them: with
+ * several nodes writing to one log store, every line says which node wrote it. They come last
+ * so a line still reads, and is matched, event first, then its own fields.
  */
 export function createLogger(
   level: LogLevel = "info",
@@ -45,8 +45,9 @@ export function createLogger(
 function bind(min: number, sink: LogSink, base: LogFields, bound: LogFields): Logger {
   const emit = (level: LogLevel) => (event: string, fields?: LogFields) => {
     if (RANK[level] < min) return;
-    // The first spread fixes the base keys' place, the last their values.
-    sink(formatLine(new Date(), level, event, { ...base, ...bound, ...fields, ...base }));
+    const all: LogFields = { ...bound, ...fields };
+    for (const key of Object.keys(base)) delete all[key];
+    sink(formatLine(new Date(), level, event, { ...all, ...base }));
   };
   return {
     debug: emit("debug"),

@@ -212,7 +212,7 @@ Deno.test("createLogger base fields (node identity)", async (t) => {
     return { lines, log: createLogger(level, (line) => lines.push(line), base) };
   }
 
-  await t.step("node= opens every line at every level, also with no fields", () => {
+  await t.step("node= closes every line at every level, also with no fields", () => {
     const { lines, log } = node({ node: "node-2" });
     log.debug("d");
     log.info("i", { a: 1 });
@@ -220,24 +220,24 @@ Deno.test("createLogger base fields (node identity)", async (t) => {
     log.error("e", { b: "x" });
     assert.deepEqual(lines.map(body), [
       "d node=node-2",
-      "i node=node-2 a=1",
+      "i a=1 node=node-2",
       "w node=node-2",
-      "e node=node-2 b=x",
+      "e b=x node=node-2",
     ]);
   });
 
-  await t.step("with() children keep it, before their bound fields", () => {
+  await t.step("with() children keep it, after their bound and call fields", () => {
     const { lines, log } = node({ node: "n1" });
     log.with({ cid: "c7" }).with({ user: "bob" }).info("smtp.mail", { from: "a@b.example" });
-    assert.deepEqual(lines.map(body), ["smtp.mail node=n1 cid=c7 user=bob from=a@b.example"]);
+    assert.deepEqual(lines.map(body), ["smtp.mail cid=c7 user=bob from=a@b.example node=n1"]);
   });
 
-  await t.step("neither with() nor a call field can change or drop it", () => {
+  await t.step("neither with() nor a call field can change, move or drop it", () => {
     const { lines, log } = node({ node: "n1" });
-    log.with({ node: "forged" }).info("a");
-    log.info("b", { node: "forged" });
+    log.with({ node: "forged", cid: "c1" }).info("a");
+    log.info("b", { node: "forged", x: 1 });
     log.info("c", { node: undefined });
-    assert.deepEqual(lines.map(body), ["a node=n1", "b node=n1", "c node=n1"]);
+    assert.deepEqual(lines.map(body), ["a cid=c1 node=n1", "b x=1 node=n1", "c node=n1"]);
   });
 
   await t.step("the level filter still applies", () => {
@@ -251,7 +251,7 @@ Deno.test("createLogger base fields (node identity)", async (t) => {
     log.info("e", { k: "v" });
     assert.equal(lines.length, 1);
     assert.ok(/^[\x20-\x7e]+$/.test(lines[0]), JSON.stringify(lines[0]));
-    assert.equal(body(lines[0]), 'e node="a b\\nx=1\\u202e" k=v');
+    assert.equal(body(lines[0]), 'e k=v node="a b\\nx=1\\u202e"');
   });
 
   await t.step("without base fields lines are as before", () => {
