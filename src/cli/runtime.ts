@@ -88,6 +88,7 @@ export class Runtime {
       maxAgeMs: config.outbound.max_age,
       delayWarningMs: config.outbound.delay_warning,
       hostname: config.hostname,
+      nodeId: config.node_id,
     });
     this.outbound.kick = () => this.#runner?.kick();
     this.#runner.start();
