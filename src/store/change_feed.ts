@@ -54,6 +54,11 @@ export class InProcessChangeFeed implements ChangeFeed {
     };
   }
 
+  /** The mailboxes with a listener now (a feed that may have missed events wakes them all). */
+  mailboxIds(): MailboxId[] {
+    return [...this.#listeners.keys()];
+  }
+
   /** Listeners now, for tests that check a closed session leaves nothing behind. */
   get listenerCount(): number {
     let n = 0;
