@@ -10,11 +10,16 @@
  * is recorded, so at most `maxFailuresPerIp` of them ever reach the KDF. Waiting costs nothing
  * but an open connection, which the per-address connection limit bounds.
  *
+ * With several nodes, the failures can also be shared (`SharedFailures`, kept in Redis): when an
+ * attempt's turn comes, the address's failures on every node are fetched first, and the check
+ * uses the larger of that count and this node's own. The turns stay per node.
+ *
  * The login cache proves a password without any KDF, so it is asked at once, before the turn
  * and again when the turn comes: many connections of one client logging in together (a mail
  * client opening several, a household behind one address) are not throttled, and the one
  * whose KDF ran first lets the others in through the cache.
  */
+import type { SharedFailures } from "../store/coordinator.ts";
 
 /** Settings of a {@link LoginGuard}; changed in place on a config reload. */
 export interface LoginGuardOptions {
@@ -43,8 +48,10 @@ export interface LoginCheck<T> {
 export type GuardedResult<T> = T | "bad" | "blocked";
 
 interface Peer {
-  /** Times of recent failures, oldest first. */
+  /** Times of recent failures here, oldest first. */
   failures: number[];
+  /** Failures of this address on every node, as last fetched from the shared count. */
+  shared: number;
   /** Attempts started and not yet ended. */
   inFlight: number;
   /** Settles when the last full check queued for this address has ended. */
@@ -57,8 +64,11 @@ export class LoginGuard {
   readonly #now: () => number;
   #nextSweep = 0;
 
-  /** Creates a guard; `opts` stays live, so a reload may change its fields. */
-  constructor(public opts: LoginGuardOptions) {
+  /**
+   * Creates a guard; `opts` stays live, so a reload may change its fields. With `shared`, the
+   * failures are also counted across the nodes.
+   */
+  constructor(public opts: LoginGuardOptions, private readonly shared?: SharedFailures) {
     this.#now = opts.now ?? Date.now;
   }
 
@@ -83,6 +93,7 @@ export class LoginGuard {
       peer.tail = new Promise((resolve) => done = resolve);
       try {
         await previous;
+        if (this.shared) peer.shared = await this.shared.count(ip, this.opts.windowMs);
         // The turn has come: check and start the KDF in one step (no await in between but
         // the cache lookup, which cannot start a KDF).
         if (this.#blocked(peer)) return "blocked";
@@ -92,6 +103,7 @@ export class LoginGuard {
         const result = await check.full();
         if (result !== undefined) return result;
         peer.failures.push(this.#now());
+        await this.shared?.record(ip, this.opts.windowMs);
       } finally {
         // The next attempt's KDF may start now; this one's delay below is not KDF work.
         done();
@@ -112,7 +124,7 @@ export class LoginGuard {
     if (now >= this.#nextSweep) this.#sweep(now);
     let peer = this.#peers.get(ip);
     if (!peer) {
-      peer = { failures: [], inFlight: 0, tail: Promise.resolve() };
+      peer = { failures: [], shared: 0, inFlight: 0, tail: Promise.resolve() };
       this.#peers.set(ip, peer);
     }
     peer.inFlight++;
@@ -122,7 +134,7 @@ export class LoginGuard {
   /** True when the address's failures in the window have reached the limit. */
   #blocked(peer: Peer): boolean {
     this.#expire(peer, this.#now());
-    return peer.failures.length >= this.opts.maxFailuresPerIp;
+    return Math.max(peer.failures.length, peer.shared) >= this.opts.maxFailuresPerIp;
   }
 
   /** Drops failures that have left the window. */

@@ -12,6 +12,7 @@ import type { Connection } from "../net/connection.ts";
 import type { OctetBudget } from "../net/octet_budget.ts";
 import type { MailStore } from "../store/mail_store.ts";
 import type { MailboxEvent } from "../store/change_feed.ts";
+import type { SessionSlots } from "../store/coordinator.ts";
 import { type ImapCommand, isParseFailure, type RawCommand } from "./parse/command.ts";
 import { literalAtEnd, parseCommand } from "./parse/parse_command.ts";
 import type { SelectedMailbox, ViewUpdate } from "./selected_mailbox.ts";
@@ -50,12 +51,8 @@ export interface ImapLimits {
   quotaOctets: number;
 }
 
-/** Sessions per user, counted across the process. */
-export interface UserSessions {
-  /** Takes a slot for `address`; false when the user has too many sessions. */
-  enter(address: string): boolean;
-  leave(address: string): void;
-}
+/** Sessions per user, counted across the process, or across the nodes on one coordinator. */
+export type UserSessions = SessionSlots;
 
 /** The ports an IMAP session needs. */
 export interface ImapPorts {

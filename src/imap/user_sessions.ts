@@ -2,10 +2,10 @@
  * Open IMAP sessions per user, across the process: Thunderbird opens several, but a client
  * gone wild (or an attacker with a password) must not hold hundreds.
  */
-import type { UserSessions } from "./session.ts";
+import type { SessionSlots } from "../store/coordinator.ts";
 
 /** Counts sessions per user against a limit read at each login (SIGHUP may change it). */
-export class UserSessionCounter implements UserSessions {
+export class UserSessionCounter implements SessionSlots {
   #open = new Map<string, number>();
 
   constructor(readonly limit: () => number) {}

@@ -4,6 +4,7 @@
  * part of it; deletions happen only through `expunge()`, at QUIT.
  */
 import type { Login } from "../auth/authenticator.ts";
+import type { MaildropLockPort } from "../store/coordinator.ts";
 import type { MailboxId, MailStore, MessageMeta } from "../store/mail_store.ts";
 import { MailboxReader } from "./mailbox_reader.ts";
 
@@ -11,7 +12,7 @@ const READ_AHEAD = 4;
 const READ_AHEAD_OCTETS = 16 * 1024 * 1024;
 
 /** One exclusive lock per maildrop, for this process. */
-export class MaildropLocks {
+export class MaildropLocks implements MaildropLockPort {
   #held = new Set<string>();
 
   /** Takes the lock; false when another session holds it. */
@@ -39,16 +40,19 @@ export class Maildrop {
     readonly mailboxId: MailboxId,
     readonly uidValidity: number,
     private readonly reader: MailboxReader,
-    private readonly locks: MaildropLocks,
+    private readonly locks: MaildropLockPort,
   ) {}
 
-  /** Locks and snapshots the user's INBOX; "in-use" when another session holds it. */
+  /**
+   * Locks and snapshots the user's INBOX; "in-use" when another session holds it. Throws when
+   * the lock cannot be decided (the coordinator is unreachable).
+   */
   static async open(
     store: MailStore,
-    locks: MaildropLocks,
+    locks: MaildropLockPort,
     login: Login,
   ): Promise<Maildrop | "in-use"> {
-    if (!locks.acquire(login.address)) return "in-use";
+    if (!(await locks.acquire(login.address))) return "in-use";
     try {
       const reader = MailboxReader.withKeys(store, login.address, login.keys);
       const box = await store.ensureMailbox(login.address, "INBOX");

@@ -30,7 +30,7 @@ async function login(s: ImapSession, user: string, password: string): Promise<Co
     if (++s.loginFailures >= MAX_LOGIN_FAILURES) s.closeAfter = true;
     return no("Invalid user name or password", "AUTHENTICATIONFAILED");
   }
-  if (!s.ports.userSessions.enter(result.address)) {
+  if (!(await s.ports.userSessions.enter(result.address))) {
     s.log.warn("imap.login.too_many_sessions", { user: result.address });
     return no("Too many sessions for this user; close some and retry", "LIMIT");
   }
