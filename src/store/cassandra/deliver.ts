@@ -1,0 +1,202 @@
+/**
+ * Filing a delivery in Cassandra, idempotently per (delivery id, address, mailbox, nth).
+ *
+ * Each item is claimed by an LWT `INSERT … IF NOT EXISTS` on its `deliveries` row, so of two
+ * attempts with one delivery id (an SMTP client retrying after a lost 250, the queue after a
+ * crash, on this node or another) exactly one files it; the other waits for the row to say
+ * where it went and returns that. The filing attempt records the UID it took in the row
+ * (`IF owner = me`) before it writes the message, so an attempt that takes over a claim whose
+ * owner died (no progress for {@link STALE_MS}) finds the UID and writes the message there
+ * instead of taking a second one. Rows expire by TTL after the journal's delivery bound.
+ *
+ * Every recipient and mailbox is checked before anything is written, so a delivery with an
+ * unknown recipient stores nothing. What Cassandra cannot give is one transaction over
+ * several mailboxes: if a node fails half-way, the items filed stand and the sender's retry
+ * (same delivery id) files the rest.
+ */
+import type { Delivery, Mailbox, MessageRef } from "../mail_store.ts";
+import { StoreError } from "../mail_store.ts";
+import { checkDelivery, mailboxName, normaliseFlags } from "../sqlite/validate.ts";
+import type { MailboxCounters } from "./counters.ts";
+import { ensureMailbox, findMailbox, requireUser } from "./mailboxes.ts";
+import { deleteOrphanBodies, insertMessages, readMessage, writeBody } from "./messages.ts";
+import { type CqlSession, num, optNum, optStr, type Row } from "./session.ts";
+
+/** A claim without progress for this long is taken to be its dead owner's. */
+const STALE_MS = 30_000;
+
+/** How long an attempt waits for another attempt's claim before answering "conflict". */
+const WAIT_MS = 60_000;
+
+/** What the store lends the filing. */
+export interface FilingContext {
+  session: CqlSession;
+  counters: MailboxCounters;
+  /** Seconds a delivery record is kept. */
+  recordTtlS: number;
+}
+
+interface Item {
+  index: number;
+  address: string;
+  mailbox: string;
+  nth: number;
+}
+
+/** Files the delivery; returns where each item went and the modseq each mailbox reached. */
+export async function fileDelivery(
+  ctx: FilingContext,
+  delivery: Delivery,
+): Promise<{ refs: MessageRef[]; touched: Map<string, number> }> {
+  checkDelivery(delivery);
+  const s = ctx.session;
+  const seen = new Map<string, number>();
+  const items: Item[] = delivery.items.map((item, index) => {
+    const mailbox = mailboxName(item.mailbox);
+    const key = JSON.stringify([item.address, mailbox]);
+    const nth = seen.get(key) ?? 0;
+    seen.set(key, nth + 1);
+    return { index, address: item.address, mailbox, nth };
+  });
+  const refs: (MessageRef | undefined)[] = new Array(items.length);
+  const recorded = await s.rows(
+    "SELECT address, mailbox, nth, mailbox_id, uid, done FROM deliveries WHERE delivery_id = ?",
+    [delivery.id],
+  );
+  for (const row of recorded) {
+    const item = items.find((i) => matches(i, row));
+    if (item && row.get("done") === true) refs[item.index] = refOf(row);
+  }
+  const open = items.filter((i) => refs[i.index] === undefined);
+  if (open.length === 0) return { refs: refs as MessageRef[], touched: new Map() };
+
+  // Check every recipient before writing anything.
+  const users = new Set(open.map((i) => i.address));
+  await Promise.all([...users].map((address) => requireUser(s, address)));
+  for (const i of open) {
+    if (delivery.items[i.index].createMailbox === false) {
+      if (!await findMailbox(s, i.address, i.mailbox)) {
+        throw new StoreError(`no mailbox ${i.mailbox} of ${i.address}`, "not-found");
+      }
+    }
+  }
+  const boxes = new Map<number, Mailbox>();
+  for (const i of open) boxes.set(i.index, await ensureMailbox(s, i.address, i.mailbox));
+
+  const me = crypto.randomUUID();
+  const claimed: Item[] = [];
+  const waiting: Item[] = [];
+  await Promise.all(open.map(async (i) => {
+    const cas = await s.cas(
+      `INSERT INTO deliveries (delivery_id, address, mailbox, nth, owner, claimed_at)
+       VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS USING TTL ?`,
+      [delivery.id, i.address, i.mailbox, i.nth, me, Date.now(), ctx.recordTtlS],
+    );
+    if (cas.applied) claimed.push(i);
+    else if (cas.row?.get("done") === true) refs[i.index] = refOf(cas.row);
+    else waiting.push(i);
+  }));
+
+  const touched = new Map<string, number>();
+  let bodyId: string | undefined;
+  const body = async () => bodyId ??= await writeBody(s, delivery.body, delivery.summary);
+  try {
+    const file = async (i: Item, reserved?: MessageRef) => {
+      const box = boxes.get(i.index)!;
+      let ref = reserved;
+      let modSeq = 0;
+      if (!ref) {
+        const grant = await ctx.counters.take(box.id, { uids: 1, modSeqs: 1 });
+        ref = { mailboxId: box.id, uid: grant.firstUid };
+        modSeq = grant.firstModSeq;
+        const noted = await s.cas(
+          `UPDATE deliveries USING TTL ? SET mailbox_id = ?, uid = ?, claimed_at = ?
+           WHERE delivery_id = ? AND address = ? AND mailbox = ? AND nth = ? IF owner = ?`,
+          [ctx.recordTtlS, ref.mailboxId, ref.uid, Date.now(), delivery.id, ...key(i), me],
+        );
+        // Taken over meanwhile (this attempt stalled past STALE_MS): the UID is a gap.
+        if (!noted.applied) return await waitFor(i);
+      } else if (await readMessage(s, ref.mailboxId, ref.uid)) {
+        return await markDone(i, ref);
+      } else {
+        modSeq = (await ctx.counters.take(ref.mailboxId, { uids: 0, modSeqs: 1 })).firstModSeq;
+      }
+      const item = delivery.items[i.index];
+      await insertMessages(s, [{
+        mailboxId: ref.mailboxId,
+        uid: ref.uid,
+        bodyId: await body(),
+        wrappedKey: item.wrappedKey,
+        keyWrap: item.keyWrap,
+        size: delivery.size,
+        internalDate: delivery.internalDate,
+        flags: normaliseFlags(item.flags ?? []),
+        modSeq,
+      }]);
+      touched.set(ref.mailboxId, Math.max(touched.get(ref.mailboxId) ?? 0, modSeq));
+      return await markDone(i, ref);
+    };
+    const markDone = async (i: Item, ref: MessageRef) => {
+      await s.run(
+        `UPDATE deliveries USING TTL ? SET done = true WHERE delivery_id = ? AND address = ?
+         AND mailbox = ? AND nth = ?`,
+        [ctx.recordTtlS, delivery.id, ...key(i)],
+      );
+      refs[i.index] = ref;
+    };
+    const waitFor = async (i: Item): Promise<void> => {
+      const until = Date.now() + WAIT_MS;
+      for (let pause = 10; Date.now() < until; pause = Math.min(pause * 2, 250)) {
+        await new Promise((resolve) => setTimeout(resolve, pause));
+        const row = await s.serialRow(
+          `SELECT owner, claimed_at, mailbox_id, uid, done FROM deliveries
+           WHERE delivery_id = ? AND address = ? AND mailbox = ? AND nth = ?`,
+          [delivery.id, ...key(i)],
+        );
+        if (!row) continue;
+        if (row.get("done") === true) {
+          refs[i.index] = refOf(row);
+          return;
+        }
+        if (num(row, "claimed_at") > Date.now() - STALE_MS) continue;
+        const takeover = await s.cas(
+          `UPDATE deliveries USING TTL ? SET owner = ?, claimed_at = ? WHERE delivery_id = ?
+           AND address = ? AND mailbox = ? AND nth = ? IF owner = ?`,
+          [ctx.recordTtlS, me, Date.now(), delivery.id, ...key(i), optStr(row, "owner") ?? ""],
+        );
+        if (takeover.applied) {
+          const uid = optNum(row, "uid");
+          const mailboxId = optStr(row, "mailbox_id");
+          return await file(i, uid && mailboxId ? { mailboxId, uid } : undefined);
+        }
+      }
+      throw new StoreError(
+        `delivery ${delivery.id}: another attempt is still filing it`,
+        "conflict",
+      );
+    };
+    await Promise.all([...claimed.map((i) => file(i)), ...waiting.map(waitFor)]);
+  } finally {
+    // A body written for items that another attempt filed after all has no reference.
+    if (bodyId !== undefined) await deleteOrphanBodies(s, [bodyId]);
+  }
+  return { refs: refs as MessageRef[], touched };
+}
+
+function key(i: Item): [string, string, number] {
+  return [i.address, i.mailbox, i.nth];
+}
+
+function matches(i: Item, row: Row): boolean {
+  return row.get("address") === i.address && row.get("mailbox") === i.mailbox &&
+    row.get("nth") === i.nth;
+}
+
+function refOf(row: Row): MessageRef {
+  const mailboxId = optStr(row, "mailbox_id");
+  const uid = optNum(row, "uid");
+  if (mailboxId === undefined || uid === undefined) {
+    throw new StoreError("a delivery record is done but says nowhere", "conflict");
+  }
+  return { mailboxId, uid };
+}

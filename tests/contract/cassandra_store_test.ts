@@ -1,0 +1,200 @@
+/**
+ * The Cassandra store against a real Cassandra: the MailStore and QueueStore contracts
+ * unchanged, each test in a fresh keyspace, and what only a cluster store has — a newer schema
+ * refused by keyspace name, two store instances (two nodes) taking UIDs from one mailbox at
+ * once, queue leases between nodes and their expiry, and an unreachable cluster reported as
+ * "unavailable".
+ *
+ * Runs when FSMTP_TEST_CASSANDRA is "host:port" (FSMTP_TEST_CASSANDRA_DC names the data
+ * centre, "datacenter1" when unset); otherwise every test here is reported as ignored, with a
+ * line saying why. There is no mock: a skipped test is never a pass.
+ */
+import assert from "node:assert/strict";
+import { type Delivery, StoreError } from "../../src/store/mail_store.ts";
+import {
+  CassandraMailStore,
+  type CassandraStoreOptions,
+} from "../../src/store/cassandra/cassandra_store.ts";
+import { SCHEMA_VERSION } from "../../src/store/cassandra/schema.ts";
+import { CqlSession, num } from "../../src/store/cassandra/session.ts";
+import { mailStoreContract } from "./mail_store_contract.ts";
+import { item as queueItem, queueStoreContract } from "./queue_store_contract.ts";
+
+const TARGET = Deno.env.get("FSMTP_TEST_CASSANDRA");
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Options for a fresh keyspace of its own. */
+function options(extra: Partial<CassandraStoreOptions> = {}): CassandraStoreOptions {
+  return {
+    contactPoints: [TARGET ?? ""],
+    localDc: Deno.env.get("FSMTP_TEST_CASSANDRA_DC") ?? "datacenter1",
+    keyspace: `fsmtp_t_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`,
+    replicationFactor: 1,
+    consistency: "LOCAL_QUORUM",
+    ...extra,
+  };
+}
+
+/** Drops a test keyspace through a session of its own (the store is closed by then). */
+async function dropKeyspace(opts: CassandraStoreOptions): Promise<void> {
+  const session = new CqlSession({ ...opts });
+  try {
+    await session.connect();
+    await session.run(`DROP KEYSPACE IF EXISTS ${opts.keyspace}`);
+  } finally {
+    await session.close();
+  }
+}
+
+async function count(store: CassandraMailStore, table: string): Promise<number> {
+  const row = await store.session.row(`SELECT count(*) AS n FROM ${table}`);
+  return row ? num(row, "n") : 0;
+}
+
+if (!TARGET) {
+  console.log(
+    "cassandra store tests skipped: FSMTP_TEST_CASSANDRA (host:port of a running Cassandra) " +
+      "is not set",
+  );
+  Deno.test({
+    name: "cassandra store (skipped: FSMTP_TEST_CASSANDRA is not set)",
+    ignore: true,
+    fn() {},
+  });
+} else {
+  mailStoreContract("cassandra", async () => {
+    const opts = options();
+    const store = await CassandraMailStore.open(opts);
+    return {
+      store,
+      cleanup: () => dropKeyspace(opts),
+      countBodies: () => count(store, "bodies"),
+      // A year on, every tombstone is past its 30 days.
+      prune: () => store.pruneJournal(Date.now() + 365 * DAY_MS),
+    };
+  });
+
+  queueStoreContract("cassandra", async () => {
+    const opts = options({ nodeId: "node-a" });
+    let store = await CassandraMailStore.open(opts);
+    return {
+      queue: store.queue,
+      reopen: async () => {
+        await store.close();
+        store = await CassandraMailStore.open(opts);
+        return store.queue;
+      },
+      cleanup: async () => {
+        await store.close();
+        await dropKeyspace(opts);
+      },
+    };
+  });
+
+  Deno.test("cassandra store: cluster behaviour", async (t) => {
+    const opts = options();
+    const a = await CassandraMailStore.open({ ...opts, nodeId: "node-a", queueLeaseMs: 1500 });
+    const b = await CassandraMailStore.open({ ...opts, nodeId: "node-b", queueLeaseMs: 1500 });
+    try {
+      await t.step("the schema version is recorded in the keyspace", async () => {
+        const row = await a.session.row("SELECT version FROM schema_version WHERE id = 0");
+        assert.equal(row && num(row, "version"), SCHEMA_VERSION);
+      });
+
+      await t.step("two nodes delivering to one mailbox at once get distinct UIDs", async () => {
+        const user = "alice@test.example";
+        await a.createUser({ address: user, keys: new Uint8Array([1]), createdAt: 1 });
+        const one = (i: number): Delivery => ({
+          id: crypto.randomUUID(),
+          body: new Uint8Array([i % 256]),
+          size: 1,
+          internalDate: 1,
+          items: [{
+            address: user,
+            mailbox: "INBOX",
+            wrappedKey: new Uint8Array(1),
+            keyWrap: "rsa",
+          }],
+        });
+        const refs = await Promise.all(
+          Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).deliver(one(i))),
+        );
+        const uids = refs.map(([r]) => r.uid);
+        assert.equal(new Set(uids).size, 60);
+        const listed = (await b.listMessages(refs[0][0].mailboxId)).map((m) => m.uid);
+        assert.deepEqual(listed, [...uids].sort((x, y) => x - y));
+        const box = await a.getMailboxById(refs[0][0].mailboxId);
+        assert.ok(box && box.uidNext > Math.max(...uids));
+        const modSeqs = (await a.listMessages(box.id)).map((m) => m.modSeq);
+        assert.equal(new Set(modSeqs).size, 60, "two messages share a modseq");
+      });
+
+      await t.step("one delivery id retried on two nodes at once is filed once", async () => {
+        const user = "alice@test.example";
+        const d: Delivery = {
+          id: "same-on-both",
+          body: new Uint8Array([7]),
+          size: 1,
+          internalDate: 1,
+          items: [{
+            address: user,
+            mailbox: "Twice",
+            wrappedKey: new Uint8Array(1),
+            keyWrap: "sym",
+          }],
+        };
+        const [x, y] = await Promise.all([a.deliver(d), b.deliver(d)]);
+        assert.deepEqual(x, y);
+        assert.equal((await a.listMessages(x[0].mailboxId)).length, 1);
+      });
+
+      await t.step("a queued message is leased to one node, then freed by expiry", async () => {
+        const id = await a.queue.enqueue(queueItem(["r@x.example"]));
+        const [onA, onB] = await Promise.all([
+          a.queue.due(Date.now(), 10),
+          b.queue.due(Date.now(), 10),
+        ]);
+        assert.equal(onA.length + onB.length, 1, "both nodes got the message");
+        const [holder, other] = onA.length ? [a, b] : [b, a];
+        assert.deepEqual((await holder.queue.due(Date.now(), 10)).map((m) => m.id), [id]);
+        assert.deepEqual(await other.queue.due(Date.now(), 10), []);
+        await new Promise((resolve) => setTimeout(resolve, 1600));
+        assert.deepEqual((await other.queue.due(Date.now(), 10)).map((m) => m.id), [id]);
+        assert.deepEqual(await holder.queue.due(Date.now(), 10), []);
+      });
+
+      await t.step("recordResults with a next attempt gives the lease back", async () => {
+        const id = await b.queue.enqueue(queueItem(["s@y.example"]));
+        const [m] = await b.queue.due(Date.now(), 10).then((ms) => ms.filter((x) => x.id === id));
+        assert.ok(m);
+        await b.queue.recordResults(id, [], 0);
+        assert.ok((await a.queue.due(Date.now(), 10)).some((x) => x.id === id));
+      });
+
+      await t.step("a keyspace at a newer schema is refused, naming it", async () => {
+        await a.session.run("INSERT INTO schema_version (id, version) VALUES (0, ?)", [
+          SCHEMA_VERSION + 1,
+        ]);
+        await assert.rejects(CassandraMailStore.open(opts), (err: Error) => {
+          assert.ok(err.message.includes(opts.keyspace), err.message);
+          assert.match(err.message, new RegExp(`schema version ${SCHEMA_VERSION + 1}`));
+          return true;
+        });
+        await a.session.run("INSERT INTO schema_version (id, version) VALUES (0, ?)", [
+          SCHEMA_VERSION,
+        ]);
+      });
+    } finally {
+      await a.close();
+      await b.close();
+      await dropKeyspace(opts);
+    }
+  });
+
+  Deno.test("cassandra store: an unreachable cluster is unavailable", async () => {
+    await assert.rejects(
+      CassandraMailStore.open(options({ contactPoints: ["127.0.0.1:1"] })),
+      (err: unknown) => err instanceof StoreError && err.code === "unavailable",
+    );
+  });
+}
