@@ -98,8 +98,11 @@ export async function fileDelivery(
   }));
 
   const touched = new Map<string, number>();
-  let bodyId: string | undefined;
-  const body = async () => bodyId ??= await writeBody(s, delivery.body, delivery.summary);
+  let written = 0;
+  // One body for every item this attempt files: the promise is shared, so items filed in
+  // parallel wait for the same write instead of each starting one.
+  let bodyWrite: Promise<string> | undefined;
+  const body = () => bodyWrite ??= writeBody(s, delivery.body, delivery.summary);
   try {
     const file = async (i: Item, reserved?: MessageRef) => {
       const box = boxes.get(i.index)!;
@@ -134,6 +137,7 @@ export async function fileDelivery(
         modSeq,
       }]);
       touched.set(ref.mailboxId, Math.max(touched.get(ref.mailboxId) ?? 0, modSeq));
+      written++;
       return await markDone(i, ref);
     };
     const markDone = async (i: Item, ref: MessageRef) => {
@@ -177,8 +181,11 @@ export async function fileDelivery(
     };
     await Promise.all([...claimed.map((i) => file(i)), ...waiting.map(waitFor)]);
   } finally {
-    // A body written for items that another attempt filed after all has no reference.
-    if (bodyId !== undefined) await deleteOrphanBodies(s, [bodyId]);
+    // A body written when no message came to use it (another attempt filed the items after
+    // all, or a failure came first) has no reference and goes.
+    if (bodyWrite !== undefined && written === 0) {
+      await deleteOrphanBodies(s, [await bodyWrite.catch(() => "")].filter((id) => id !== ""));
+    }
   }
   return { refs: refs as MessageRef[], touched };
 }
