@@ -17,6 +17,7 @@ import { Runtime } from "./runtime.ts";
 import { deliverToDomain } from "../smtp_client/deliver.ts";
 import { deliveryOptions } from "../mail/delivery_options.ts";
 import { openStore, prepareKeys } from "./setup.ts";
+import { openNodeServices } from "./redis_services.ts";
 import { certificateFileExpiryWarning } from "../tls/cert_expiry.ts";
 
 /** The services `--run` accepts. */
@@ -48,12 +49,14 @@ export async function runServers(target: string, configPath: string | undefined)
   const paths = { certPath: config.tls.cert, keyPath: config.tls.key };
   const expiring = certificateFileExpiryWarning(paths);
   if (expiring) log.warn("tls.cert_expiring", { what: expiring });
-  const store = openStore(config);
+  // With redis.url: the change feed, STATUS cache and coordinator shared by the nodes.
+  const node = await openNodeServices(config, log, (changes) => openStore(config, changes));
   const runtime = new Runtime(
     config,
     loadTlsContext(config.tls.cert, config.tls.key),
-    store,
-    store.queue,
+    node.store,
+    node.primary.queue,
+    node.coordinator,
   );
   const gate = new ConnectionGate(runtime.gateLimits());
 
@@ -65,7 +68,7 @@ export async function runServers(target: string, configPath: string | undefined)
     }
   } catch (err) {
     await Promise.all(services.map((s) => s.shutdown(0)));
-    await store.close();
+    await node.close();
     throw err;
   }
   log.info("fsmtp.started", {
@@ -78,7 +81,7 @@ export async function runServers(target: string, configPath: string | undefined)
   }
   if (services.length === 0) {
     console.error(`fsmtp: every listener of --run=${target} is disabled in [listen]`);
-    await store.close();
+    await node.close();
     return 1;
   }
 
@@ -91,7 +94,7 @@ export async function runServers(target: string, configPath: string | undefined)
     try {
       const next = loadConfig(configPath).config;
       const tls = loadTlsContext(next.tls.cert, next.tls.key);
-      for (const key of ["listen", "data_dir", "node_id"] as const) {
+      for (const key of ["listen", "data_dir", "node_id", "redis"] as const) {
         if (JSON.stringify(next[key]) !== JSON.stringify(runtime.config[key])) {
           log.warn("config.reload.needs_restart", { key });
         }
@@ -113,7 +116,7 @@ export async function runServers(target: string, configPath: string | undefined)
   Deno.removeSignalListener("SIGHUP", reload);
   await Promise.all(services.map((s) => s.shutdown(SHUTDOWN_GRACE_MS)));
   await runtime.stopQueue();
-  await store.close();
+  await node.close();
   log.info("fsmtp.stopped");
   return 0;
 }

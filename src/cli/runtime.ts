@@ -8,7 +8,7 @@ import { Authenticator, type LoginResult } from "../auth/authenticator.ts";
 import { LoginGuard } from "../auth/login_guard.ts";
 import type { Config } from "../config/config.ts";
 import { LocalDelivery } from "../mail/local_delivery.ts";
-import { Maildrop, MaildropLocks } from "../mail/maildrop.ts";
+import { Maildrop } from "../mail/maildrop.ts";
 import { Submission } from "../mail/submission.ts";
 import { denoDnsLookup, MessageChecks } from "../inbound/message_checks.ts";
 import { parseListen } from "../config/load_config.ts";
@@ -17,10 +17,15 @@ import { OctetBudget } from "../net/octet_budget.ts";
 import { CollectionScheduler } from "../net/collect_garbage.ts";
 import type { Pop3Ports } from "../pop3/session.ts";
 import type { ImapPorts } from "../imap/session.ts";
-import { UserSessionCounter } from "../imap/user_sessions.ts";
 import { SummaryCaches, UserMail } from "../imap/user_mail.ts";
 import type { SmtpPorts } from "../smtp/session.ts";
 import type { MailStore } from "../store/mail_store.ts";
+import {
+  type Coordinator,
+  InProcessCoordinator,
+  type MaildropLockPort,
+  type SessionSlots,
+} from "../store/coordinator.ts";
 import type { QueueStore } from "../queue/queue_store.ts";
 import { QueueRunner, type QueueRunnerOptions } from "../queue/queue_runner.ts";
 import { Outbound } from "../mail/outbound.ts";
@@ -37,14 +42,15 @@ const IMAP_MAX_LITERAL = 64 * 1024;
 export class Runtime {
   readonly delivery: LocalDelivery;
   readonly authenticator: Authenticator;
-  readonly locks = new MaildropLocks();
+  /** POP3 maildrop locks: this process's, or every node's through the coordinator. */
+  readonly locks: MaildropLockPort;
   /**
    * Decoded summaries per user, shared by their IMAP sessions and kept 5 minutes after the
    * last, so reconnecting clients do not open every message again. Memory only, like the
    * login cache's unlocked keys (which live longer).
    */
   readonly summaries = new SummaryCaches(5 * 60_000);
-  readonly imapSessions = new UserSessionCounter(() => this.config.limits.max_connections_per_user);
+  readonly imapSessions: SessionSlots;
   readonly memory: OctetBudget;
   readonly submission: Submission;
   #checksCache: MessageChecks | undefined;
@@ -59,7 +65,11 @@ export class Runtime {
     public tls: SecureContext,
     readonly store: MailStore,
     readonly queue: QueueStore,
+    /** What the nodes share beyond the store; this process alone by default. */
+    readonly coordinator: Coordinator = new InProcessCoordinator(),
   ) {
+    this.locks = coordinator.maildropLocks;
+    this.imapSessions = coordinator.userSessions(() => this.config.limits.max_connections_per_user);
     this.delivery = new LocalDelivery(store, config.domains, config.quota.max_octets);
     // After 64 MiB of message buffers are done with, a collection returns them within seconds.
     this.memory = new OctetBudget(
@@ -256,6 +266,6 @@ export class Runtime {
       failureDelayMs: this.config.auth.failure_delay,
       maxFailuresPerIp: this.config.auth.max_failures_per_ip,
       windowMs: this.config.auth.failure_window,
-    });
+    }, this.coordinator.authFailures);
   }
 }

@@ -92,6 +92,15 @@ export interface Config {
     /** Octets each user may store; 0 = no quota (IMAP QUOTA, RFC 9208). */
     max_octets: number;
   };
+  redis: {
+    /** "redis://host:port/db" ("rediss://" for TLS); "" = no Redis (one node on SQLite). */
+    url: string;
+    /**
+     * Milliseconds a POP3 maildrop lock or an IMAP session of a node keeps counting after the
+     * node's last refresh: how long a crashed node's locks last.
+     */
+    lock_ttl: number;
+  };
 }
 
 /** The listeners by config key, in the order they are started and printed. */
@@ -159,5 +168,6 @@ export function defaultConfig(): Config {
       max_connections_per_user: 20,
     },
     quota: { max_octets: 0 },
+    redis: { url: "", lock_ttl: 30_000 },
   };
 }

@@ -29,6 +29,7 @@ type Kind =
   | "port"
   | "boolean"
   | "text"
+  | "redis_url"
   | { oneOf: readonly string[] };
 
 /** Every key the file may hold, with how to read it. Unknown keys are errors: typos must show. */
@@ -75,6 +76,8 @@ const SCHEMA: Record<string, Kind> = {
   "limits.max_inflight_octets": "size",
   "limits.max_connections_per_user": "count",
   "quota.max_octets": "quota",
+  "redis.url": "redis_url",
+  "redis.lock_ttl": "duration",
 };
 
 /** The default config path, relative to the working directory. */
@@ -248,6 +251,11 @@ function convert(kind: Kind, raw: unknown, where: string): unknown {
       return raw;
     case "text":
       if (typeof raw !== "string") fail("a string");
+      return raw;
+    case "redis_url":
+      if (typeof raw !== "string" || (raw !== "" && !/^rediss?:\/\/[^\s\/]+(\/\d*)?$/.test(raw))) {
+        fail('"redis://host:port/db" (or "rediss://" for TLS), or "" for no Redis');
+      }
       return raw;
     case "delay": {
       const ms = typeof raw === "string" ? parseDuration(raw) : undefined;
