@@ -12,6 +12,7 @@ import { printDnsRecords } from "./src/cli/dns_records.ts";
 import { queueCommand } from "./src/cli/queue.ts";
 import { mailtest } from "./src/cli/mailtest.ts";
 import { sendDirect } from "./src/cli/direct_send.ts";
+import { syncCommand } from "./src/cli/sync.ts";
 
 const OPTIONS = {
   help: { type: "boolean", short: "h" },
@@ -106,10 +107,7 @@ async function main(args: string[]): Promise<number> {
       verbose: values.verbose ?? false,
     }, (message, verbose) => sendDirect(loadConfig(config).config, message, verbose));
   }
-  if (values.sync) {
-    console.error("fsmtp: --sync comes with the Redis cache (not built yet)");
-    return 1;
-  }
+  if (values.sync) return await syncCommand({ config });
   console.log(HELP_TEXT);
   return 2;
 }

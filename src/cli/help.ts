@@ -21,7 +21,7 @@ Commands:
   -m, --mailtest --from A --to B  compose, DKIM-sign and send a test mail (through the queue)
         [--subject S] [--text T | --html H] [--attach FILE]…
         [--direct] [--verbose]    send now instead, printing the SMTP conversation
-  -s, --sync                      rebuild the Redis cache (comes with Redis support)
+  -s, --sync                      rebuild the Redis cache (redis.url) from the store
 
 Options:
       --config PATH               config file (default env/fsmtp.toml; embedded

@@ -9,6 +9,7 @@ import type { Config, ListenerKey } from "../config/config.ts";
 import { loadConfig, parseListen } from "../config/load_config.ts";
 import { loadTlsContext } from "../net/tls_context.ts";
 import { openStore, storePath } from "./setup.ts";
+import { redisChecks } from "./redis_check.ts";
 
 type Check = { name: string; run: () => Promise<string> | string };
 
@@ -67,6 +68,7 @@ export async function selfTest(opts: { config: string | undefined }): Promise<nu
         return `${storePath(config)} opens and round-trips a write`;
       },
     },
+    ...redisChecks(config),
     ...BUILT_LISTENERS.map((key) => ({
       name: `port ${key}`,
       run: () => canBind(key, config.listen[key]),

@@ -39,10 +39,10 @@ Deno.test("cli: help, unknown flags, and commands that come later", async () => 
   const mailtest = await runCli(["--mailtest"]);
   assert.equal(mailtest.code, 2);
   assert.match(mailtest.out, /needs --from ADDRESS and at least one --to ADDRESS/);
-  for (const later of [["--sync"], ["-s"]]) {
-    const r = await runCli(later);
-    assert.equal(r.code, 1, later.join(" "));
-    assert.match(r.out, /not built yet/);
+  for (const sync of [["--sync"], ["-s"], ["-sync"]]) {
+    const r = await runCli(sync);
+    assert.equal(r.code, 1, sync.join(" "));
+    assert.match(r.out, /redis\.url is not set/);
   }
   assert.equal((await runCli(["--run=bogus"])).code, 2);
 });
