@@ -18,6 +18,8 @@ const NEEDED: Record<string, string> = {
   ip: "iproute2", // loopback in the namespace tests/e2e/dkim_opendkim.py runs in
   postfix: "postfix", // a real MTA for the outbound tests (installed unconfigured)
   mbsync: "isync", // a real IMAP synchroniser for tests/e2e/imap_mbsync_test.ts
+  "redis-server": "redis-server", // a real Redis for the feed, coordinator and two-node tests
+  "redis-cli": "redis-server",
 };
 
 function has(command: string): boolean {

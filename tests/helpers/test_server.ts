@@ -26,6 +26,11 @@ export interface TestServerOptions {
   dir?: string;
   /** `hostname`; "mx.test.example" by default. */
   hostname?: string;
+  /**
+   * Another server's folder whose data and keys this one uses: a second node on the same store
+   * (SQLite in WAL mode takes two processes). Its own config and ports are in its own folder.
+   */
+  shareDataOf?: string;
   /** `node_id`; the config's default ("node-1") when not given. */
   nodeId?: string;
   /** The SMTP (MX) port to use, chosen beforehand so a peer can be pointed at it. */
@@ -87,6 +92,7 @@ export class TestServer {
       freePort(),
     ];
     const configPath = join(dir, "fsmtp.toml");
+    const shared = opts.shareDataOf ?? dir;
     const dns = await DnsServer.start(opts.dns);
     const table = (entries: Record<string, number | string | boolean>) =>
       Object.entries(entries)
@@ -96,8 +102,8 @@ export class TestServer {
       [
         `hostname = "${opts.hostname ?? "mx.test.example"}"`,
         `domains = ${JSON.stringify(opts.domains ?? ["test.example"])}`,
-        `data_dir = "${join(dir, "data")}"`,
-        `keys_dir = "${join(dir, "keys")}"`,
+        `data_dir = "${join(shared, "data")}"`,
+        `keys_dir = "${join(shared, "keys")}"`,
         ...(opts.nodeId === undefined ? [] : [`node_id = ${JSON.stringify(opts.nodeId)}`]),
         `log_level = "debug"`,
         `[listen]`,
@@ -109,8 +115,8 @@ export class TestServer {
         `imap = "127.0.0.1:${imapPort}"`,
         `imaps = "127.0.0.1:${imapsPort}"`,
         `[tls]`,
-        `cert = "${join(dir, "keys", "cert.pem")}"`,
-        `key = "${join(dir, "keys", "key.pem")}"`,
+        `cert = "${join(shared, "keys", "cert.pem")}"`,
+        `key = "${join(shared, "keys", "key.pem")}"`,
         `[limits]`,
         table(opts.limits ?? {}),
         `[auth]`,
