@@ -5,6 +5,7 @@ import { StoreError } from "../../src/store/mail_store.ts";
 import { RedisCoordinator } from "../../src/store/redis/redis_coordinator.ts";
 import { whenReady } from "../../src/store/redis/redis_link.ts";
 import { maildropLockKey } from "../../src/store/redis/redis_locks.ts";
+import { RedisSessionSlots } from "../../src/store/redis/redis_sessions.ts";
 import { RedisServer, waitUntil } from "../helpers/redis_server.ts";
 
 const LEASE_MS = 600;
@@ -103,6 +104,15 @@ Deno.test("redis coordinator: IMAP session counts", async (t) => {
       slotsA.leave("u@x");
       await waitUntil(async () => await slotsB.enter("u@x"), "the freed slot");
       assert.equal(await slotsA.enter("u@x"), false);
+    });
+
+    await t.step("concurrent logins of one user are each counted and each refreshed", async () => {
+      const results = await Promise.all([1, 2, 3, 4].map(() => slotsA.enter("c@x")));
+      assert.deepEqual(results.filter((r) => r).length, 3);
+      assert.equal((slotsA as RedisSessionSlots).localCount("c@x"), 3);
+      for (let i = 0; i < 3; i++) slotsA.leave("c@x");
+      assert.equal((slotsA as RedisSessionSlots).localCount("c@x"), 0);
+      await waitUntil(async () => (await redis.cli("ZCARD", "fsmtp:sessions:c@x")) === "0", "zrem");
     });
 
     await t.step("leave without enter is ignored", async () => {

@@ -62,7 +62,6 @@ export class RedisSessionSlots implements SessionSlots {
   /** Takes a slot when the user's sessions on every node are below the limit. */
   async enter(address: string): Promise<boolean> {
     const member = `${this.origin}:${++this.#next}:${randomBytes(3).toString("hex")}`;
-    const mine = this.#mine.get(address) ?? [];
     let admitted: boolean;
     try {
       const added = await this.redis.eval(
@@ -80,8 +79,10 @@ export class RedisSessionSlots implements SessionSlots {
       admitted = (this.#mine.get(address)?.length ?? 0) < this.limit();
     }
     if (admitted) {
+      // Looked up after the await: another enter for this user may have made the list meanwhile.
+      const mine = this.#mine.get(address) ?? [];
       mine.push(member);
-      this.#mine.set(address, this.#mine.get(address) ?? mine);
+      this.#mine.set(address, mine);
     }
     return admitted;
   }
