@@ -63,7 +63,7 @@ export async function mailtest(opts: MailtestOptions, sendDirect: DirectSender):
     attachments,
     nodeId: config.node_id,
   });
-  const store = openStore(config);
+  const store = await openStore(config);
   try {
     const delivery = new LocalDelivery(store, config.domains);
     const outbound = new Outbound(store.queue, delivery, {

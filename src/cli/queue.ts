@@ -6,7 +6,6 @@
 import { loadConfig } from "../config/load_config.ts";
 import type { QueueStore } from "../queue/queue_store.ts";
 import type { QueuedMessage } from "../queue/types.ts";
-import { SqliteMailStore } from "../store/sqlite/sqlite_store.ts";
 import { openStore } from "./setup.ts";
 
 /** Where the command writes; tests capture it. */
@@ -35,12 +34,8 @@ export async function queueCommand(args: string[], opts: QueueCommandOptions): P
     return 1;
   }
   const { config } = loadConfig(opts.config);
-  const store = openStore(config);
+  const store = await openStore(config);
   try {
-    if (!(store instanceof SqliteMailStore)) {
-      printError("fsmtp: this store has no outbound queue");
-      return 1;
-    }
     const queue: QueueStore = store.queue;
     if (action === "list") {
       for (const line of formatQueue(await queue.list(), (opts.now ?? Date.now)())) print(line);

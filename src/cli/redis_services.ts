@@ -44,10 +44,10 @@ export function redisUrlForDisplay(url: string): string {
 export async function openNodeServices<S extends MailStore>(
   config: Config,
   log: Logger,
-  open: (changes: ChangeFeed | undefined) => S,
+  open: (changes: ChangeFeed | undefined) => S | Promise<S>,
 ): Promise<NodeServices<S>> {
   if (config.redis.url === "") {
-    const primary = open(undefined);
+    const primary = await open(undefined);
     const coordinator = new InProcessCoordinator();
     return { primary, store: primary, coordinator, close: () => primary.close() };
   }
@@ -62,7 +62,7 @@ export async function openNodeServices<S extends MailStore>(
   const cache = new RedisStatusCache(coordinator.redis, log);
   let primary: S;
   try {
-    primary = open(new InvalidatingFeed(feed, cache));
+    primary = await open(new InvalidatingFeed(feed, cache));
   } catch (err) {
     await Promise.all([coordinator.close(), feed.close()]);
     throw err;

@@ -8,8 +8,10 @@ import { join } from "node:path";
 import type { Config, ListenerKey } from "../config/config.ts";
 import { loadConfig, parseListen } from "../config/load_config.ts";
 import { loadTlsContext } from "../net/tls_context.ts";
-import { openStore, storePath } from "./setup.ts";
+import { cassandraOptions, openStore, storePath } from "./setup.ts";
 import { redisChecks } from "./redis_check.ts";
+import { CassandraMailStore } from "../store/cassandra/cassandra_store.ts";
+import { currentVersion, SCHEMA_VERSION } from "../store/cassandra/schema.ts";
 
 type Check = { name: string; run: () => Promise<string> | string };
 
@@ -56,10 +58,10 @@ export async function selfTest(opts: { config: string | undefined }): Promise<nu
         return `${path} (${key.asymmetricKeyType} ${key.asymmetricKeyDetails?.modulusLength})`;
       },
     },
-    {
+    config.store.backend === "cassandra" ? cassandraCheck(config) : {
       name: "store",
       run: async () => {
-        const store = openStore(config);
+        const store = await openStore(config);
         try {
           await store.selfCheck();
         } finally {
@@ -113,4 +115,50 @@ async function canBind(key: string, address: string): Promise<string> {
   });
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return `${address} is free to bind`;
+}
+
+/** A clock further apart than this from Cassandra's makes flag changes unsafe across nodes. */
+const MAX_CLOCK_SKEW_MS = 500;
+
+/**
+ * Cassandra reachable (contact points, local data centre), its schema version, a write/read/
+ * delete round trip, and this node's clock against the cluster's: conditional writes order by
+ * timestamps, so clocks must agree (run NTP).
+ */
+function cassandraCheck(config: Config): Check {
+  return {
+    name: "cassandra",
+    run: async () => {
+      const store = await CassandraMailStore.open({
+        ...cassandraOptions(config),
+        nodeId: config.node_id,
+      });
+      try {
+        const version = await currentVersion(store.session);
+        if (version !== SCHEMA_VERSION) {
+          throw new Error(
+            `keyspace ${config.cassandra.keyspace} is at schema ${version}, ` +
+              `this fsmtp writes ${SCHEMA_VERSION}`,
+          );
+        }
+        await store.selfCheck();
+        const before = Date.now();
+        const row = await store.session.row("SELECT toUnixTimestamp(now()) AS t FROM system.local");
+        const after = Date.now();
+        const theirs = Number(row?.get("t") ?? NaN);
+        const skew = Math.round(theirs - (before + after) / 2);
+        if (!Number.isFinite(skew) || Math.abs(skew) > MAX_CLOCK_SKEW_MS) {
+          throw new Error(
+            `this node's clock is ${skew} ms off Cassandra's (at most ${MAX_CLOCK_SKEW_MS}): ` +
+              `run NTP (systemd-timesyncd or chrony) on every node`,
+          );
+        }
+        return `${config.cassandra.contact_points.join(", ")} (dc ${config.cassandra.local_dc}), ` +
+          `keyspace ${config.cassandra.keyspace} at schema ${version}, round trip OK, ` +
+          `clock ${skew >= 0 ? "+" : ""}${skew} ms`;
+      } finally {
+        await store.close();
+      }
+    },
+  };
 }

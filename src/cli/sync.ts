@@ -98,7 +98,7 @@ export async function syncCommand(opts: { config: string | undefined }): Promise
     }
     const log = createLogger("warn", undefined, { node: config.node_id });
     const cache = new RedisStatusCache(redis, log);
-    const store = openStore(config);
+    const store = await openStore(config);
     try {
       const progress = Deno.stdout.isTerminal() ? terminalProgress() : lineProgress();
       const summary = await syncStatusCache(store, cache, progress);

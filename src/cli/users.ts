@@ -45,7 +45,7 @@ export async function addUser(
   const password = opts.stdin ? await new StdinLines().next("password") : await promptNewPassword();
   const problem = passwordProblem(password);
   if (problem) throw new Error(problem);
-  const store = openStore(config);
+  const store = await openStore(config);
   try {
     if (await store.getUser(user)) {
       console.error(`fsmtp: user ${user} exists already`);
@@ -75,7 +75,7 @@ export async function addUser(
 /** Deletes a user and all their mail. */
 export async function deleteUser(address: string, opts: Common): Promise<number> {
   const { config } = loadConfig(opts.config);
-  const store = openStore(config);
+  const store = await openStore(config);
   try {
     const user = address.trim().toLowerCase();
     if (!(await store.deleteUser(user))) {
@@ -101,7 +101,7 @@ export async function changePassword(
   const user = address.trim().toLowerCase();
   const lines = opts.stdin ? new StdinLines() : undefined;
   const what = opts.recovery ? "recovery key" : "current password";
-  const store = openStore(config);
+  const store = await openStore(config);
   try {
     const record = await store.getUser(user);
     if (!record) {
@@ -130,7 +130,7 @@ export async function changePassword(
 /** Lists users, one per line. */
 export async function listUsers(opts: Common): Promise<number> {
   const { config } = loadConfig(opts.config);
-  const store = openStore(config);
+  const store = await openStore(config);
   try {
     for (const user of await store.listUsers()) console.log(user);
     return 0;

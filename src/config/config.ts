@@ -92,6 +92,26 @@ export interface Config {
     /** Octets each user may store; 0 = no quota (IMAP QUOTA, RFC 9208). */
     max_octets: number;
   };
+  store: {
+    /** The primary store: the embedded SQLite file, or a Cassandra cluster (with Redis). */
+    backend: "sqlite" | "cassandra";
+  };
+  cassandra: {
+    /** "host" or "host:port" of nodes to contact first. */
+    contact_points: string[];
+    /** The data centre whose nodes are asked first. */
+    local_dc: string;
+    keyspace: string;
+    /** Replicas in the local data centre, used when the keyspace is created. */
+    replication_factor: number;
+    /** Consistency of reads and writes (LOCAL_QUORUM survives one node down of three). */
+    consistency: string;
+    user: string;
+    password: string;
+    /** Speak TLS to the nodes; `tls_ca` a PEM file of the CA to trust ("" = the system's). */
+    tls: boolean;
+    tls_ca: string;
+  };
   redis: {
     /** "redis://host:port/db" ("rediss://" for TLS); "" = no Redis (one node on SQLite). */
     url: string;
@@ -168,6 +188,18 @@ export function defaultConfig(): Config {
       max_connections_per_user: 20,
     },
     quota: { max_octets: 0 },
+    store: { backend: "sqlite" },
+    cassandra: {
+      contact_points: ["127.0.0.1:9042"],
+      local_dc: "datacenter1",
+      keyspace: "fsmtp",
+      replication_factor: 1,
+      consistency: "local_quorum",
+      user: "",
+      password: "",
+      tls: false,
+      tls_ca: "",
+    },
     redis: { url: "", lock_ttl: 30_000 },
   };
 }

@@ -18,6 +18,8 @@ type Kind =
   | "string"
   | "hostname"
   | "domains"
+  | "hosts"
+  | "cql_name"
   | "listen"
   | "count"
   | "size"
@@ -76,6 +78,18 @@ const SCHEMA: Record<string, Kind> = {
   "limits.max_inflight_octets": "size",
   "limits.max_connections_per_user": "count",
   "quota.max_octets": "quota",
+  "store.backend": { oneOf: ["sqlite", "cassandra"] },
+  "cassandra.contact_points": "hosts",
+  "cassandra.local_dc": "text",
+  "cassandra.keyspace": "cql_name",
+  "cassandra.replication_factor": "count",
+  "cassandra.consistency": {
+    oneOf: ["one", "two", "three", "quorum", "all", "local_quorum", "each_quorum", "local_one"],
+  },
+  "cassandra.user": "text",
+  "cassandra.password": "text",
+  "cassandra.tls": "boolean",
+  "cassandra.tls_ca": "text",
   "redis.url": "redis_url",
   "redis.lock_ttl": "duration",
 };
@@ -155,7 +169,9 @@ function envNameToKey(name: string): string | undefined {
 function fromEnv(kind: Kind, value: string): unknown {
   if (kind === "boolean" && /^(true|false)$/.test(value.trim())) return value.trim() === "true";
   if (kind === "port" && /^\d+$/.test(value.trim())) return Number(value);
-  if (kind === "domains") return value.split(",").map((d) => d.trim()).filter((d) => d !== "");
+  if (kind === "domains" || kind === "hosts") {
+    return value.split(",").map((d) => d.trim()).filter((d) => d !== "");
+  }
   const numeric = kind === "count" || kind === "size" || kind === "quota" || kind === "rate";
   if (numeric && /^\d+$/.test(value.trim())) {
     return Number(value);
@@ -206,6 +222,21 @@ function convert(kind: Kind, raw: unknown, where: string): unknown {
         fail('a host name such as "mail.example.org"');
       }
       return (raw as string).toLowerCase();
+    case "hosts": {
+      const list = Array.isArray(raw) ? raw : fail('a list such as ["10.0.0.1:9042", "10.0.0.2"]');
+      if (list.length === 0) fail("at least one host");
+      return list.map((h) =>
+        typeof h === "string" && (isHostname(h) || parseListen(h) !== undefined || isIp(h))
+          ? h
+          : fail('"host" or "host:port" entries')
+      );
+    }
+    case "cql_name":
+      // Unquoted CQL identifiers: letters, digits and underscores, at most 48 (a keyspace).
+      if (typeof raw === "string" && /^[a-zA-Z][a-zA-Z0-9_]{0,47}$/.test(raw)) {
+        return raw.toLowerCase();
+      }
+      return fail("a name of letters, digits and underscores, starting with a letter");
     case "domains": {
       const list = Array.isArray(raw) ? raw : fail('a list such as ["example.org"]');
       if (list.length === 0) fail("at least one domain");
@@ -273,6 +304,13 @@ function convert(kind: Kind, raw: unknown, where: string): unknown {
 }
 
 function checkWhole(config: Config, source: string): void {
+  if (config.store.backend === "cassandra" && config.redis.url === "") {
+    throw new ConfigError(
+      `store.backend = "cassandra" in ${source} needs redis.url: the nodes of a cluster share ` +
+        `POP3 locks, session counts and the change feed through Redis. Set redis.url, or use ` +
+        `store.backend = "sqlite".`,
+    );
+  }
   if (config.limits.max_line_length < 1000) {
     throw new ConfigError(
       `limits.max_line_length in ${source} must be at least 1000: RFC 5321 §4.5.3.1.6 lets ` +
@@ -290,6 +328,10 @@ function checkWhole(config: Config, source: string): void {
       `limits.max_connections_per_ip in ${source} is larger than limits.max_connections`,
     );
   }
+}
+
+function isIp(value: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(value) || /^[0-9a-fA-F:]+$/.test(value);
 }
 
 function isHostname(value: string): boolean {

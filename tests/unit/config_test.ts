@@ -363,3 +363,40 @@ Deno.test("parseDuration", async (t) => {
     }
   });
 });
+
+Deno.test("loadConfig: [store] and [cassandra]", async (t) => {
+  await t.step("a cluster config loads, with overrides from the environment", () => {
+    const text = '[store]\nbackend = "cassandra"\n[redis]\nurl = "redis://127.0.0.1:6379/0"\n' +
+      '[cassandra]\ncontact_points = ["10.0.0.1:9042", "db2"]\nkeyspace = "Mail_1"\n' +
+      'consistency = "quorum"\n';
+    withFile(text, (path) => {
+      const { config } = loadConfig(path, { FSMTP_CASSANDRA_LOCAL_DC: "dc-east" });
+      assert.equal(config.store.backend, "cassandra");
+      assert.deepEqual(config.cassandra.contact_points, ["10.0.0.1:9042", "db2"]);
+      assert.equal(config.cassandra.keyspace, "mail_1");
+      assert.equal(config.cassandra.consistency, "quorum");
+      assert.equal(config.cassandra.local_dc, "dc-east");
+      const env = loadConfig(path, { FSMTP_CASSANDRA_CONTACT_POINTS: "a:1, b" }).config;
+      assert.deepEqual(env.cassandra.contact_points, ["a:1", "b"]);
+    });
+  });
+  await t.step("cassandra without redis.url is refused, naming both keys", () => {
+    withFile('[store]\nbackend = "cassandra"\n', (path) => {
+      configError(() => loadConfig(path, {}), "store.backend", "redis.url", path);
+    });
+  });
+  await t.step("bad values name their key", () => {
+    withFile('[cassandra]\nkeyspace = "drop table"\n', (path) => {
+      configError(() => loadConfig(path, {}), "cassandra.keyspace", path);
+    });
+    withFile("[cassandra]\ncontact_points = []\n", (path) => {
+      configError(() => loadConfig(path, {}), "cassandra.contact_points", path);
+    });
+    withFile('[cassandra]\nconsistency = "sometimes"\n', (path) => {
+      configError(() => loadConfig(path, {}), "cassandra.consistency", path);
+    });
+    withFile('[store]\nbackend = "mongodb"\n', (path) => {
+      configError(() => loadConfig(path, {}), "store.backend", path);
+    });
+  });
+});
