@@ -13,7 +13,7 @@ import { type FuzzTarget, stringOf, target, timed, utf8, validAndMutated } from 
 let dir: string | undefined;
 
 /** Writes `text` to this process's scratch config file and loads it with `env`. */
-function load(text: Uint8Array | string, env: Record<string, string> = {}): {
+export function load(text: Uint8Array | string, env: Record<string, string> = {}): {
   path: string;
   result: LoadedConfig | unknown;
 } {
@@ -136,8 +136,8 @@ const validToml = fc.tuple(
   return { toml, expected };
 });
 
-/** Whether a thrown value is the ConfigError the loader promises, naming `what`. */
-function assertConfigError(error: unknown, what: string): void {
+/** Checks that a thrown value is the ConfigError the loader promises, naming `what`. */
+export function assertConfigError(error: unknown, what: string): void {
   if (!(error instanceof ConfigError)) {
     const what = error instanceof Error ? `${error.name}: ${error.message}` : "the config loaded";
     throw new Error(`not a ConfigError: ${what}`);
