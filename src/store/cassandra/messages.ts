@@ -219,13 +219,16 @@ export async function deleteOrphanBodies(s: CqlSession, bodyIds: Iterable<string
   }));
 }
 
-/** Stores a body in chunks, then its metadata row (last: a body row means a whole body). */
+/**
+ * Stores a body in chunks, then its metadata row (last: a body row means a whole body), under
+ * `id` (a fresh UUID unless an import gives one derived from the content).
+ */
 export async function writeBody(
   s: CqlSession,
   body: Uint8Array,
   summary: Uint8Array | undefined,
+  id: string = crypto.randomUUID(),
 ): Promise<string> {
-  const id = crypto.randomUUID();
   const chunks = Math.ceil(body.length / CHUNK_SIZE);
   await Promise.all(
     Array.from(

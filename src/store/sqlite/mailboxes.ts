@@ -246,7 +246,7 @@ export function deleteOrphanBodies(sql: Statements, bodyIds: Iterable<number>): 
  * deleted, since a port id is never reused (a session or change-feed listener still holding
  * the old id must not see another mailbox). SQLite alone would reuse the highest deleted id.
  */
-function nextMailboxRow(sql: Statements): number {
+export function nextMailboxRow(sql: Statements): number {
   const last = sql.get("SELECT value FROM counters WHERE name = 'mailbox_row'");
   const highest = sql.get("SELECT max(id) AS id FROM mailboxes");
   const next = Math.max(last ? int(last, "value") : 0, highest?.id ? int(highest, "id") : 0) + 1;

@@ -44,6 +44,7 @@ import * as msgs from "./messages.ts";
 import { int, mailboxIdOf, rowIdOf, text, toUser } from "./rows.ts";
 import { migrate } from "./schema.ts";
 import { SqliteQueueStore } from "./sqlite_queue.ts";
+import { SqliteStoreImport } from "./store_import.ts";
 import { Statements } from "./statements.ts";
 import { checkDelivery, checkKeyWrap, mailboxName, uidSet } from "./validate.ts";
 
@@ -128,6 +129,14 @@ export class SqliteMailStore implements MailStore {
   get queue(): SqliteQueueStore {
     this.#queue ??= new SqliteQueueStore(this.#db, this.path, () => !this.#closed);
     return this.#queue;
+  }
+
+  /**
+   * The import port on this file (`fsmtp --migrate-store`), each call one write transaction of
+   * this connection; one importer shares the bodies it writes (see `store_import.ts`).
+   */
+  importer(): SqliteStoreImport {
+    return new SqliteStoreImport(this.#sql, (fn) => this.#async(() => this.#write(fn)));
   }
 
   /** Creates the user with INBOX and the default mailboxes, all subscribed, in one commit. */
