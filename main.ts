@@ -13,6 +13,7 @@ import { queueCommand } from "./src/cli/queue.ts";
 import { mailtest } from "./src/cli/mailtest.ts";
 import { sendDirect } from "./src/cli/direct_send.ts";
 import { syncCommand } from "./src/cli/sync.ts";
+import { migrateStoreCommand } from "./src/cli/migrate_store.ts";
 
 const OPTIONS = {
   help: { type: "boolean", short: "h" },
@@ -37,6 +38,8 @@ const OPTIONS = {
   attach: { type: "string", multiple: true },
   direct: { type: "boolean" },
   verbose: { type: "boolean" },
+  "migrate-store": { type: "boolean" },
+  force: { type: "boolean" },
 } as const;
 
 /** `-adduser x` (the original's form) → `--adduser x`; short flags such as `-a` stay. */
@@ -108,6 +111,9 @@ async function main(args: string[]): Promise<number> {
     }, (message, verbose) => sendDirect(loadConfig(config).config, message, verbose));
   }
   if (values.sync) return await syncCommand({ config });
+  if (values["migrate-store"]) {
+    return await migrateStoreCommand({ config, force: values.force ?? false });
+  }
   console.log(HELP_TEXT);
   return 2;
 }

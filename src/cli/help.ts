@@ -22,6 +22,9 @@ Commands:
         [--subject S] [--text T | --html H] [--attach FILE]…
         [--direct] [--verbose]    send now instead, printing the SMTP conversation
   -s, --sync                      rebuild the Redis cache (redis.url) from the store
+      --migrate-store [--force]   copy the SQLite store in data_dir into the Cassandra
+                                  keyspace (store.backend = "cassandra"); --force replaces
+                                  users the keyspace holds other data for
 
 Options:
       --config PATH               config file (default env/fsmtp.toml; embedded
