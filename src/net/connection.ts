@@ -276,6 +276,7 @@ export class Connection {
       this.limits.maxLineLength,
       reserve && ((n) => reserve.take(n)),
       sizeHint,
+      reserve && ((n) => reserve.give(n)),
     );
     const pace = this.#pace("data");
     for (;;) {

@@ -45,12 +45,16 @@ export class DotDecoder {
    *   keeping content (the rest is still scanned for the end marker, RFC 5321 §4.5.3.1.10 asks
    *   servers to read it before replying)
    * @param maxLineLength octets per line, CRLF excluded
+   * @param reserve asked before the buffer grows; `release` takes it all back when a grow is
+   *   refused (the message will be refused; its buffer is dropped)
+   * @param sizeHint the client's SIZE=, to size the buffer at once
    */
   constructor(
     readonly maxSize: number,
     readonly maxLineLength: number,
     readonly reserve: (octets: number) => boolean = () => true,
     sizeHint?: number,
+    readonly release: (octets: number) => void = () => {},
   ) {
     // The client's SIZE= (RFC 1870) sizes the buffer at once: no doubling, no copies, and the
     // budget is charged what the message takes, not up to twice that. HEADROOM in front takes
@@ -175,8 +179,13 @@ export class DotDecoder {
       const grown = Math.max(this.#out.length + GROWTH_STEP, Math.ceil(this.#out.length * 1.25));
       const size = Math.min(grown, HEADROOM + this.maxSize + 2);
       if (!this.reserve(size - this.#out.length)) {
-        // Out of budget: keep scanning for the end marker, store nothing more.
+        // Out of budget: keep scanning for the end marker, store nothing more, and give back
+        // what this message held at once, so the others growing beside it can finish.
         this.#problem = "no-memory";
+        this.release(this.#reserved);
+        this.#reserved = 0;
+        this.#out = new Uint8Array(0);
+        this.#length = 0;
         return;
       }
       this.#reserved += size - this.#out.length;

@@ -83,8 +83,10 @@ Deno.test("memory budget: a burst of large messages gets 250 or 452 4.3.1, nothi
         const accepted = replies.filter((r) => r.startsWith("250 "));
         const refused = replies.filter((r) => r.startsWith("452 4.3.1"));
         assert.equal(accepted.length + refused.length, 12, replies.join(" | "));
-        assert.ok(accepted.length >= 1, "nothing fitted the budget");
         assert.ok(refused.length >= 1, "12 × 1.5 MiB all fitted 8 MiB: the budget is not held");
+        // With SIZE= the budget is taken whole up front, so some always get in; without it the
+        // buffers grow side by side and how many finish depends on the timing.
+        if (withSize) assert.ok(accepted.length >= 1, "nothing fitted the budget");
         const stored = (await readInbox(server.dbPath, USER, PASSWORD)).slice(before);
         assert.equal(stored.length, accepted.length);
         const sent = new Set(bodies);

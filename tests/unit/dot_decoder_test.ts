@@ -317,3 +317,24 @@ Deno.test("scanLines: BDAT content checks (RFC 3030, RFC 5321 §2.3.8)", async (
     assert.equal(scan(".\r\n..\r\n"), undefined);
   });
 });
+
+Deno.test("DotDecoder gives its whole buffer back when a grow is refused", () => {
+  let held = 0;
+  const decoder = new DotDecoder(
+    10_000_000,
+    1000,
+    (n) => {
+      if (held + n > 200_000) return false;
+      held += n;
+      return true;
+    },
+    undefined,
+    (n) => held -= n,
+  );
+  const line = "z".repeat(98) + "\r\n";
+  decoder.feed(new TextEncoder().encode(line.repeat(5000) + ".\r\n"));
+  assert.ok(decoder.done);
+  assert.equal(decoder.problem, "no-memory");
+  assert.equal(held, 0, "what the refused message held went back at once");
+  assert.equal(decoder.reserved, 0);
+});
