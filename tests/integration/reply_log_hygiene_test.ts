@@ -132,8 +132,8 @@ Deno.test("reply and log hygiene over real sockets", async (t) => {
       }
       const lines = await logLines(server, from, "smtp.auth.failed", 2);
       assert.equal(lines.length, 2, server.output.text.slice(from));
-      assert.match(lines[0], /user_hash=[0-9a-f]{12}$/);
-      assert.match(lines[1], /user=alice@test\.example$/);
+      assert.match(lines[0], /user_hash=[0-9a-f]{12}(?: |$)/);
+      assert.match(lines[1], /user=alice@test\.example(?: |$)/);
       assert.ok(!server.output.text.includes("hunter2"), "the typed password is in the log");
     });
 
@@ -150,8 +150,8 @@ Deno.test("reply and log hygiene over real sockets", async (t) => {
       }
       const lines = await logLines(server, from, "pop3.login.failed", 2);
       assert.equal(lines.length, 2, server.output.text.slice(from));
-      assert.match(lines[0], /user_hash=[0-9a-f]{12}$/);
-      assert.match(lines[1], /user=alice@test\.example$/);
+      assert.match(lines[0], /user_hash=[0-9a-f]{12}(?: |$)/);
+      assert.match(lines[1], /user=alice@test\.example(?: |$)/);
       assert.ok(!server.output.text.includes("hunter2"), "the typed password is in the log");
     });
 
@@ -168,8 +168,8 @@ Deno.test("reply and log hygiene over real sockets", async (t) => {
       }
       const lines = await logLines(server, from, "imap.login.failed", 2);
       assert.equal(lines.length, 2, server.output.text.slice(from));
-      assert.match(lines[0], /user_hash=[0-9a-f]{12}$/);
-      assert.match(lines[1], /user=alice@test\.example$/);
+      assert.match(lines[0], /user_hash=[0-9a-f]{12}(?: |$)/);
+      assert.match(lines[1], /user=alice@test\.example(?: |$)/);
       assert.ok(!server.output.text.includes("hunter2"), "the typed password is in the log");
     });
 
@@ -184,10 +184,10 @@ Deno.test("reply and log hygiene over real sockets", async (t) => {
       }
       const [line] = await logLines(server, from, "pop3.login.failed");
       const earlier = server.output.text.slice(0, from).match(
-        / pop3\.login\.failed .*user_hash=([0-9a-f]{12})$/m,
+        / pop3\.login\.failed .*user_hash=([0-9a-f]{12})(?: |$)/m,
       );
       assert.ok(earlier);
-      assert.ok(line.endsWith(`user_hash=${earlier[1]}`), line);
+      assert.ok(line.includes(`user_hash=${earlier[1]}`), line);
     });
   } finally {
     await server.stop();
