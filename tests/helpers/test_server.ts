@@ -15,6 +15,19 @@ export function freePort(): number {
   return port;
 }
 
+/**
+ * This process's environment without the tests' own FSMTP_TEST_* variables: fsmtp reads every
+ * FSMTP_* variable as a config key and refuses the ones it does not know.
+ */
+export function serverEnv(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(Deno.env.toObject()).filter(([name]) => !name.startsWith("FSMTP_TEST_")),
+  );
+}
+
+/** A value of a config key in {@link TestServerOptions.tables}. */
+export type TomlValue = number | string | boolean | string[];
+
 /** Options for a test server. */
 export interface TestServerOptions {
   /** Keys of the [limits] table. */
@@ -37,8 +50,11 @@ export interface TestServerOptions {
   smtpPort?: number;
   /** Records the server's DNS (a dnsmasq the test server starts) answers; none by default. */
   dns?: DnsRecords;
-  /** Extra top-level TOML tables, e.g. `{ inbound: { dmarc_policy: "record" } }`. */
-  tables?: Record<string, Record<string, number | string | boolean>>;
+  /**
+   * Extra top-level TOML tables, e.g. `{ inbound: { dmarc_policy: "record" } }`; a list of
+   * strings is written as a TOML array (`cassandra.contact_points`).
+   */
+  tables?: Record<string, Record<string, TomlValue>>;
 }
 
 /** A running server. */
@@ -94,9 +110,12 @@ export class TestServer {
     const configPath = join(dir, "fsmtp.toml");
     const shared = opts.shareDataOf ?? dir;
     const dns = await DnsServer.start(opts.dns);
-    const table = (entries: Record<string, number | string | boolean>) =>
+    const table = (entries: Record<string, TomlValue>) =>
       Object.entries(entries)
-        .map(([k, v]) => `${k} = ${typeof v === "string" ? JSON.stringify(v) : v}`).join("\n");
+        .map(([k, v]) =>
+          `${k} = ${typeof v === "object" || typeof v === "string" ? JSON.stringify(v) : v}`
+        )
+        .join("\n");
     await Deno.writeTextFile(
       configPath,
       [
@@ -129,6 +148,8 @@ export class TestServer {
     );
     const process = new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-all", MAIN, "--run=all", "--config", configPath],
+      clearEnv: true,
+      env: serverEnv(),
       stdout: "piped",
       stderr: "piped",
     }).spawn();
@@ -220,6 +241,8 @@ export async function runCli(
 ): Promise<{ code: number; out: string }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", MAIN, ...args],
+    clearEnv: true,
+    env: serverEnv(),
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
