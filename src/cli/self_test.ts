@@ -12,6 +12,7 @@ import { cassandraOptions, openStore, storePath } from "./setup.ts";
 import { redisChecks } from "./redis_check.ts";
 import { CassandraMailStore } from "../store/cassandra/cassandra_store.ts";
 import { currentVersion, SCHEMA_VERSION } from "../store/cassandra/schema.ts";
+import { CqlSession } from "../store/cassandra/session.ts";
 
 type Check = { name: string; run: () => Promise<string> | string };
 
@@ -123,42 +124,71 @@ const MAX_CLOCK_SKEW_MS = 500;
 /**
  * Cassandra reachable (contact points, local data centre), its schema version, a write/read/
  * delete round trip, and this node's clock against the cluster's: conditional writes order by
- * timestamps, so clocks must agree (run NTP).
+ * timestamps, so clocks must agree (run NTP); and how many of the cluster's nodes are up.
  */
 function cassandraCheck(config: Config): Check {
   return {
     name: "cassandra",
     run: async () => {
-      const store = await CassandraMailStore.open({
-        ...cassandraOptions(config),
-        nodeId: config.node_id,
-      });
+      const nodes = await clusterNodes(config);
       try {
-        const version = await currentVersion(store.session);
-        if (version !== SCHEMA_VERSION) {
-          throw new Error(
-            `keyspace ${config.cassandra.keyspace} is at schema ${version}, ` +
-              `this fsmtp writes ${SCHEMA_VERSION}`,
-          );
-        }
-        await store.selfCheck();
-        const before = Date.now();
-        const row = await store.session.row("SELECT toUnixTimestamp(now()) AS t FROM system.local");
-        const after = Date.now();
-        const theirs = Number(row?.get("t") ?? NaN);
-        const skew = Math.round(theirs - (before + after) / 2);
-        if (!Number.isFinite(skew) || Math.abs(skew) > MAX_CLOCK_SKEW_MS) {
-          throw new Error(
-            `this node's clock is ${skew} ms off Cassandra's (at most ${MAX_CLOCK_SKEW_MS}): ` +
-              `run NTP (systemd-timesyncd or chrony) on every node`,
-          );
-        }
-        return `${config.cassandra.contact_points.join(", ")} (dc ${config.cassandra.local_dc}), ` +
-          `keyspace ${config.cassandra.keyspace} at schema ${version}, round trip OK, ` +
-          `clock ${skew >= 0 ? "+" : ""}${skew} ms`;
-      } finally {
-        await store.close();
+        return `${await cassandraRoundTrip(config)}; ${nodes}`;
+      } catch (err) {
+        throw new Error(`${(err as Error).message}; ${nodes}`);
       }
     },
   };
+}
+
+/**
+ * The nodes the driver learnt of (system.local and system.peers) and which of them it could
+ * open connections to, e.g. "2 of 3 nodes up (down: 127.0.0.12:9042)": with replication 3 at
+ * LOCAL_QUORUM (and the quorum every LWT needs) one node may be down, two may not.
+ */
+async function clusterNodes(config: Config): Promise<string> {
+  const session = new CqlSession(cassandraOptions(config));
+  try {
+    await session.connect();
+    const known = session.client.hosts.values().map((h) => h.address);
+    const up = new Set(session.client.getState().getConnectedHosts().map((h) => h.address));
+    const down = known.filter((address) => !up.has(address));
+    return `${known.length - down.length} of ${known.length} nodes up` +
+      (down.length > 0 ? ` (down: ${down.join(", ")}; see nodetool status)` : "");
+  } finally {
+    await session.close();
+  }
+}
+
+/** Schema version, a write/read/delete round trip and the clock against the cluster. */
+async function cassandraRoundTrip(config: Config): Promise<string> {
+  const store = await CassandraMailStore.open({
+    ...cassandraOptions(config),
+    nodeId: config.node_id,
+  });
+  try {
+    const version = await currentVersion(store.session);
+    if (version !== SCHEMA_VERSION) {
+      throw new Error(
+        `keyspace ${config.cassandra.keyspace} is at schema ${version}, ` +
+          `this fsmtp writes ${SCHEMA_VERSION}`,
+      );
+    }
+    await store.selfCheck();
+    const before = Date.now();
+    const row = await store.session.row("SELECT toUnixTimestamp(now()) AS t FROM system.local");
+    const after = Date.now();
+    const theirs = Number(row?.get("t") ?? NaN);
+    const skew = Math.round(theirs - (before + after) / 2);
+    if (!Number.isFinite(skew) || Math.abs(skew) > MAX_CLOCK_SKEW_MS) {
+      throw new Error(
+        `this node's clock is ${skew} ms off Cassandra's (at most ${MAX_CLOCK_SKEW_MS}): ` +
+          `run NTP (systemd-timesyncd or chrony) on every node`,
+      );
+    }
+    return `${config.cassandra.contact_points.join(", ")} (dc ${config.cassandra.local_dc}), ` +
+      `keyspace ${config.cassandra.keyspace} at schema ${version}, round trip OK, ` +
+      `clock ${skew >= 0 ? "+" : ""}${skew} ms`;
+  } finally {
+    await store.close();
+  }
 }
