@@ -25,7 +25,7 @@ const { values: opts } = parseArgs({
     seed: { type: "string", default: "1" },
     path: { type: "string" },
     batch: { type: "string", default: "10000" },
-    hang: { type: "string", default: "120" },
+    hang: { type: "string", default: "300" },
     known: { type: "boolean", default: false },
   },
 });
