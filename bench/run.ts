@@ -19,6 +19,10 @@
  *   deno task bench --only=imap      IMAP, fsmtp beside Dovecot and Dovecot with mail_crypt
  *   deno task bench --only=memory    40 clients sending 20 MB at once: peak RSS against the
  *                                    in-flight budget (--quick: 10 clients)
+ *   deno task bench --only=cluster   inbound SMTP and POP3 reads into one node on SQLite, one on
+ *                                    Cassandra and two on one Cassandra (1,000 messages; --quick
+ *                                    200; --cluster-messages=N); needs CASSANDRA_HOME (a home with
+ *                                    run-node.sh), skipped with the reason otherwise
  *                                    (1,000 messages; --quick 200; --imap-messages=N), and
  *                                    fsmtp's RSS with 1,000 TLS sessions in IDLE; imaptest's
  *                                    stress mode too when IMAPTEST=/path/to/imaptest
@@ -32,6 +36,7 @@ import { imapTable } from "./imap_report.ts";
 import { ensurePostfix } from "./postfix_peer.ts";
 import { fsmtpInbound, inboundLoad, postfixInbound, type Throughput } from "./smtp_inbound.ts";
 import { checkInterrupted, interruptAndCleanUp } from "./util.ts";
+import { type ClusterBench, clusterBench } from "./cluster.ts";
 import { DEFAULT_BUDGET, type MemoryBurst, memoryBurst } from "./smtp_memory.ts";
 import {
   fsmtpRunnerSettings,
@@ -52,7 +57,9 @@ const POP3_ROUNDS = 5;
 /** The memory burst: clients sending a message of this size each, all at once. */
 const BURST_CLIENTS = 40;
 const BURST_SIZE = 20_000_000;
-const PARTS = ["smtp", "pop3", "outbound", "imap", "memory"] as const;
+const PARTS = ["smtp", "pop3", "outbound", "imap", "memory", "cluster"] as const;
+const FULL_CLUSTER_MESSAGES = 1000;
+const QUICK_CLUSTER_MESSAGES = 200;
 const OUTBOUND_MESSAGES = 2000;
 const QUICK_OUTBOUND_MESSAGES = 300;
 const FULL_IMAP_MESSAGES = 1000;
@@ -76,6 +83,7 @@ const { values } = parseArgs({
     "pop3-messages": { type: "string" },
     "outbound-messages": { type: "string" },
     "imap-messages": { type: "string" },
+    "cluster-messages": { type: "string" },
     only: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -83,7 +91,8 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(
     "usage: deno task bench [--quick] [--messages=N] [--pop3-messages=N] " +
-      "[--outbound-messages=N] [--imap-messages=N] [--only=smtp|pop3|outbound|imap|memory]",
+      "[--outbound-messages=N] [--imap-messages=N] [--cluster-messages=N] " +
+      "[--only=smtp|pop3|outbound|imap|memory|cluster]",
   );
   Deno.exit(0);
 }
@@ -122,6 +131,12 @@ const runPop3 = values.only === undefined || values.only === "pop3";
 const runOutbound = values.only === undefined || values.only === "outbound";
 const runImap = values.only === undefined || values.only === "imap";
 const runMemory = values.only === undefined || values.only === "memory";
+const runCluster = values.only === undefined || values.only === "cluster";
+const clusterMessages = count(
+  "cluster-messages",
+  values["cluster-messages"],
+  values.quick ? QUICK_CLUSTER_MESSAGES : FULL_CLUSTER_MESSAGES,
+);
 
 /** Set on SIGINT/SIGTERM: stops the servers, removes the temp folders, then exits 130. */
 let interruption: Promise<never> | undefined;
@@ -279,6 +294,16 @@ if (runMemory) {
   }
 }
 
+let cluster: ClusterBench | undefined;
+if (runCluster) {
+  cluster = await part(
+    `cluster: ${clusterMessages} messages of 4096 octets to 2 recipients each (smtp-source), ` +
+      `then both mailboxes over POP3 at once, twice; 1 node on SQLite, 1 on Cassandra, 2 on it`,
+    () => clusterBench(clusterMessages, (line) => console.log(line)),
+  );
+  if (cluster && "skipped" in cluster) console.log(`  cluster skipped: ${cluster.skipped}`);
+}
+
 if (interruption) await interruption; // no table for an interrupted run
 
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
@@ -343,6 +368,26 @@ if (runMemory) {
     ["burst: peak above idle + budget", burst ? mib(Math.max(0, overBudget)) : "failed"],
     ["burst: fsmtp RSS 10 s after", burst ? mib(burst.afterKiB) : "failed"],
   );
+}
+if (cluster && "sides" in cluster) {
+  const [base, ...others] = cluster.sides;
+  for (const side of cluster.sides) {
+    rows.push(
+      [`${side.name}: inbound msg/s`, side.inbound.toFixed(1)],
+      [`${side.name}: POP3 msg/s, first`, side.firstRead.toFixed(1)],
+      [`${side.name}: POP3 msg/s, repeat`, side.repeatRead.toFixed(1)],
+    );
+  }
+  for (const side of others) {
+    rows.push([
+      `ratio ${side.name} / ${base.name}: inbound, first, repeat`,
+      [
+        ratio(side.inbound, base.inbound),
+        ratio(side.firstRead, base.firstRead),
+        ratio(side.repeatRead, base.repeatRead),
+      ].join(" "),
+    ]);
+  }
 }
 if (rows.length > 0) {
   const width = Math.max(...rows.map(([k]) => k.length));
