@@ -159,11 +159,11 @@ export function loadConfig(
 /** `FSMTP_LIMITS_MAX_RECIPIENTS` → `limits.max_recipients`; top-level keys win (`FSMTP_DATA_DIR`). */
 function envNameToKey(name: string): string | undefined {
   const rest = name.slice("FSMTP_".length).toLowerCase();
-  if (rest in SCHEMA) return rest;
+  if (Object.hasOwn(SCHEMA, rest)) return rest;
   const cut = rest.indexOf("_");
   if (cut < 0) return undefined;
   const key = `${rest.slice(0, cut)}.${rest.slice(cut + 1)}`;
-  return key in SCHEMA ? key : undefined;
+  return Object.hasOwn(SCHEMA, key) ? key : undefined;
 }
 
 function fromEnv(kind: Kind, value: string): unknown {
@@ -184,13 +184,14 @@ function* flatten(table: Record<string, unknown>, prefix = ""): Generator<[strin
     const key = prefix + k;
     const isTable = typeof v === "object" && v !== null && !Array.isArray(v) &&
       !(v instanceof Date);
-    if (isTable && !(key in SCHEMA)) yield* flatten(v as Record<string, unknown>, key + ".");
+    if (isTable && !Object.hasOwn(SCHEMA, key)) yield* flatten(v as Record<string, unknown>, key + ".");
     else yield [key, v];
   }
 }
 
 function apply(config: Config, key: string, raw: unknown, where: string): void {
-  const kind = SCHEMA[key];
+  // Own keys only: `constructor` or `toString` are no config keys (the fuzzer found them).
+  const kind = Object.hasOwn(SCHEMA, key) ? SCHEMA[key] : undefined;
   if (!kind) {
     throw new ConfigError(
       `unknown config key ${where}. Known keys: ${Object.keys(SCHEMA).join(", ")}`,
