@@ -6,6 +6,14 @@
  * for a remote domain while both nodes run reach a counting MTA exactly once each, and when A is
  * SIGKILLed mid-delivery none is lost.
  *
+ * Exactly once cannot hold across a SIGKILL: a node records the outcome of a connection's
+ * messages after the remote's 250s, so messages the MTA accepted from A but A had not recorded
+ * stay leased to A and are sent again when A comes back (the duplicate RFC 1047 describes;
+ * RFC 5321 §6.1 forbids losing mail, not sending it twice). What is asserted: nothing lost, and
+ * every duplicate one of those in-flight messages, sent twice at most. B delivers everything
+ * else meanwhile; A's leases last 10 minutes (not configurable), so the restarted A (same
+ * node_id) delivers what it held, not B after the leases expire.
+ *
  * Runs when FSMTP_TEST_CASSANDRA is "host:port" (FSMTP_TEST_CASSANDRA_DC names the data centre,
  * "datacenter1" when unset); otherwise reported as ignored with a line saying why. Each test
  * works in a keyspace of its own, dropped at the end.
@@ -114,6 +122,7 @@ class CountingMta {
     return new CountingMta(Deno.listen({ hostname: "127.0.0.1", port: 0 }), delayMs);
   }
 
+  /** The port it listens on. */
   get port(): number {
     return (this.listener.addr as Deno.NetAddr).port;
   }
@@ -135,6 +144,7 @@ class CountingMta {
     return out;
   }
 
+  /** Stops listening and drops every connection. */
   close(): void {
     this.listener.close();
     for (const c of this.#conns) {
