@@ -148,6 +148,10 @@ class Parser {
       hit = this.scan(headerEnd, this.boundaries.length);
     }
     part.bodyEnd = hit ? this.endBefore(hit.line, headerEnd) : msg.length;
+    // The line break before a delimiter belongs to the delimiter (RFC 2046 §5.1.1): when the
+    // encapsulated message ended right at it (its header's blank line being that break), the
+    // parent steps back over it and the message must not reach past its parent.
+    if (part.message) clampEnds(part.message, part.bodyEnd);
     if (part.type === "text" || isMessagePart(part)) {
       part.lines = countLines(msg, headerEnd, part.bodyEnd);
     }
@@ -220,6 +224,20 @@ class Parser {
       if (end - 1 >= min && msg[end - 1] === 13) end--;
     }
     return end;
+  }
+}
+
+/** Moves every offset of `root` and the parts inside it that lies past `end` back to `end`. */
+function clampEnds(root: MimePart, end: number): void {
+  const stack = [root];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    if (p.headerStart <= end && p.headerEnd <= end && p.bodyEnd <= end) continue;
+    p.headerStart = Math.min(p.headerStart, end);
+    p.headerEnd = Math.min(p.headerEnd, end);
+    p.bodyEnd = Math.min(p.bodyEnd, end);
+    stack.push(...p.children);
+    if (p.message) stack.push(p.message);
   }
 }
 

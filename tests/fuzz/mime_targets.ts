@@ -199,10 +199,6 @@ export const mimeTargets: FuzzTarget[] = [
     (message) => {
       assertNested(timed(() => parseStructure(message)), 0, message.length, 0, true);
     },
-    "an encapsulated message whose header's blank line is the CRLF before an enclosing " +
-      "delimiter ends after its message/rfc822 part (structure.ts endBefore: the parent steps " +
-      "back over that CRLF, the child cannot); e.g. 'Content-Type: message/rfc822' CRLF CRLF " +
-      "'Subject: x' CRLF CRLF '--B--' inside multipart boundary B",
   ),
   target("mime", "summary-roundtrip", [anyMessage], (message) => {
     const summary = timed(() => buildSummary(message));

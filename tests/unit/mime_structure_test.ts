@@ -341,3 +341,16 @@ Deno.test("message summary", async (t) => {
     for (const bytes of bad) assert.throws(() => decodeSummary(bytes), Error);
   });
 });
+
+Deno.test("an encapsulated message ending at an enclosing delimiter stays inside its part", () => {
+  const te = new TextEncoder();
+  const message = te.encode(
+    "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n" +
+      "Content-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\n--B--\r\n",
+  );
+  const root = parseStructure(message);
+  const part = root.children[0];
+  const nested = part.message!;
+  assert.ok(nested.headerEnd <= part.bodyEnd, `${nested.headerEnd} > ${part.bodyEnd}`);
+  assert.ok(nested.bodyEnd <= part.bodyEnd, `${nested.bodyEnd} > ${part.bodyEnd}`);
+});
