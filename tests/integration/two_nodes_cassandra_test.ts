@@ -330,8 +330,10 @@ async function pop3Login(port: number): Promise<{ reply: string; client: Pop3Cli
   return { reply: await client.login(USER, PASSWORD), client };
 }
 
+/** A short message with `subject`. */
 function plainMessage(subject: string): string {
-  return `From: sender@remote.test\r\nTo: ${USER}\r\nSubject: ${subject}\r\n\r\nbody of ${subject}\r\n`;
+  return `From: sender@remote.test\r\nTo: ${USER}\r\nSubject: ${subject}\r\n\r\n` +
+    `body of ${subject}\r\n`;
 }
 
 if (!TARGET) {
