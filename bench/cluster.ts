@@ -23,6 +23,7 @@ import {
   haveCommand,
   registerCleanup,
   runProgram,
+  treeCpuSeconds,
   waitUntil,
 } from "./util.ts";
 
@@ -40,6 +41,9 @@ export interface ClusterSide {
   /** POP3 messages per second, first download (key re-wrap) and second. */
   firstRead: number;
   repeatRead: number;
+  /** CPU milliseconds per inbound message: the fsmtp processes, and Cassandra's JVM (if used). */
+  fsmtpCpuMs: number;
+  cassandraCpuMs?: number;
 }
 
 /** The result: the three sides, or why the part was skipped. */
@@ -106,10 +110,11 @@ export async function clusterBench(
       500,
     );
     log(`  Cassandra on ${CASSANDRA_ADDRESS} up after ${elapsed(started)} s`);
+    const jvm = Number((await Deno.readTextFile(join(nodeDir, "pid"))).trim());
     // SQLite too runs beside the (idle) Cassandra node, so every side shares the CPUs alike.
     const sides: ClusterSide[] = [];
-    sides.push(await side("1 node, SQLite", dir, [[]], messages, log));
-    sides.push(await side("1 node, Cassandra", dir, [cassandra("bench_one")], messages, log));
+    sides.push(await side("1 node, SQLite", dir, [[]], messages, log, undefined));
+    sides.push(await side("1 node, Cassandra", dir, [cassandra("bench_one")], messages, log, jvm));
     sides.push(
       await side(
         "2 nodes, one Cassandra",
@@ -117,6 +122,7 @@ export async function clusterBench(
         [cassandra("bench_two"), cassandra("bench_two")],
         messages,
         log,
+        jvm,
       ),
     );
     return { sides, messages };
@@ -135,6 +141,7 @@ async function side(
   configs: string[][],
   messages: number,
   log: (line: string) => void,
+  cassandraPid: number | undefined,
 ): Promise<ClusterSide> {
   const nodes: FsmtpNode[] = [];
   try {
@@ -153,9 +160,16 @@ async function side(
       from: "sender@remote.example",
       to: USERS[0],
     });
+    const cpu = async () => ({
+      fsmtp: (await Promise.all(nodes.map((n) => treeCpuSeconds(n.child!.pid))))
+        .reduce((a, b) => a + b, 0),
+      cassandra: cassandraPid === undefined ? 0 : await treeCpuSeconds(cassandraPid),
+    });
+    const cpu0 = await cpu();
     const t0 = performance.now();
     const runs = await Promise.all(nodes.map((n, i) => startSmtpSource(n.smtpPort, load(i)).done));
     const inboundSeconds = (performance.now() - t0) / 1000;
+    const cpu1 = await cpu();
     for (const [i, r] of runs.entries()) {
       if (r.code !== 0) {
         throw new Error(`${name}: smtp-source exited ${r.code}:\n${r.output}\n${nodes[i].tail()}`);
@@ -183,10 +197,18 @@ async function side(
       inbound: messages / inboundSeconds,
       firstRead: await read(),
       repeatRead: await read(),
+      fsmtpCpuMs: (cpu1.fsmtp - cpu0.fsmtp) * 1000 / messages,
+      cassandraCpuMs: cassandraPid === undefined
+        ? undefined
+        : (cpu1.cassandra - cpu0.cassandra) * 1000 / messages,
     };
     log(
       `  ${name.padEnd(22)} inbound ${result.inbound.toFixed(1)} msg/s; POP3 ` +
-        `${result.firstRead.toFixed(1)} msg/s first, ${result.repeatRead.toFixed(1)} repeat`,
+        `${result.firstRead.toFixed(1)} msg/s first, ${result.repeatRead.toFixed(1)} repeat; ` +
+        `inbound CPU a message: fsmtp ${result.fsmtpCpuMs.toFixed(1)} ms` +
+        (result.cassandraCpuMs === undefined
+          ? ""
+          : `, Cassandra ${result.cassandraCpuMs.toFixed(1)} ms`),
     );
     return result;
   } finally {

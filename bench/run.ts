@@ -376,6 +376,10 @@ if (cluster && "sides" in cluster) {
       [`${side.name}: inbound msg/s`, side.inbound.toFixed(1)],
       [`${side.name}: POP3 msg/s, first`, side.firstRead.toFixed(1)],
       [`${side.name}: POP3 msg/s, repeat`, side.repeatRead.toFixed(1)],
+      [
+        `${side.name}: inbound CPU ms/msg, fsmtp + Cassandra`,
+        `${side.fsmtpCpuMs.toFixed(1)} + ${(side.cassandraCpuMs ?? 0).toFixed(1)}`,
+      ],
     );
   }
   for (const side of others) {
