@@ -10,7 +10,7 @@ import type { LoginResult } from "../auth/authenticator.ts";
 import type { Logger } from "../log.ts";
 import type { Connection } from "../net/connection.ts";
 import type { OctetBudget } from "../net/octet_budget.ts";
-import type { MailStore } from "../store/mail_store.ts";
+import { type MailStore, StoreError } from "../store/mail_store.ts";
 import type { MailboxEvent } from "../store/change_feed.ts";
 import type { SessionSlots } from "../store/coordinator.ts";
 import { type ImapCommand, isParseFailure, type RawCommand } from "./parse/command.ts";
@@ -238,11 +238,16 @@ export class ImapSession {
           parsed,
         );
       } catch (err) {
-        this.log.error("imap.command.failed", {
+        const unavailable = err instanceof StoreError &&
+          (err.code === "unavailable" || err.code === "conflict");
+        this.log[unavailable ? "warn" : "error"]("imap.command.failed", {
           command: parsed.name,
           error: (err as Error).message,
         });
-        done = { status: "NO", code: "SERVERBUG", text: "Internal error; try again later" };
+        // RFC 5530 UNAVAILABLE: the store cannot answer now; the client tries again later.
+        done = unavailable
+          ? { status: "NO", code: "UNAVAILABLE", text: "Mail store unavailable; try again later" }
+          : { status: "NO", code: "SERVERBUG", text: "Internal error; try again later" };
       }
       if (this.conn.closed || done.sent) return;
       if (done.status === "BAD") this.errors++;

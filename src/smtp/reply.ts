@@ -62,4 +62,6 @@ export const Replies = {
   tooManyErrors: reply(421, "4.7.0", "Too many errors, closing connection"),
   shuttingDown: reply(421, "4.3.2", "Service shutting down, try again later"),
   tempFailure: reply(451, "4.3.0", "Temporary failure storing the message, try again later"),
+  /** RFC 3463 4.3.0: the mail store cannot be reached now. */
+  storeUnavailable: reply(451, "4.3.0", "Mail store unavailable, try again later"),
 } as const;

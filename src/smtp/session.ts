@@ -15,6 +15,7 @@ import { isReply, parseCommand } from "./parse_command.ts";
 import { formatReply, Replies, type Reply, SmtpError } from "./reply.ts";
 import { COMMANDS } from "./commands.ts";
 import { CommandLoop, tooSlowFields } from "../net/command_loop.ts";
+import { StoreError } from "../store/mail_store.ts";
 
 /** Where a session stands (RFC 5321 §4.1.4 ordering). */
 export type SessionState =
@@ -172,6 +173,13 @@ export class SmtpSession {
       >)(this, parsed);
       if (result) this.#answer(result);
     } catch (err) {
+      if (err instanceof StoreError && (err.code === "unavailable" || err.code === "conflict")) {
+        // The store cannot answer now (a Cassandra quorum down): the client retries later
+        // (RFC 5321 §4.2.5 451), the session and the server go on.
+        this.log.warn("smtp.store.unavailable", { verb: parsed.verb, error: err.message });
+        this.#answer(Replies.storeUnavailable);
+        return;
+      }
       if (!(err instanceof SmtpError)) throw err;
       this.#answer(err.reply);
       if (err.close) this.conn.close();

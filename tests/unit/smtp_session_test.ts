@@ -1,5 +1,6 @@
 /** The SMTP session machine fed with bytes over an in-memory socket. */
 import assert from "node:assert/strict";
+import { StoreError } from "../../src/store/mail_store.ts";
 import { Connection } from "../../src/net/connection.ts";
 import { createLogger } from "../../src/log.ts";
 import type { InboundMessage } from "../../src/mail/message_types.ts";
@@ -46,7 +47,7 @@ function start(
   });
   const session = new SmtpSession(conn, ports, createLogger("error", () => {}));
   const done = session.run();
-  return { socket, delivered, done, session };
+  return { socket, delivered, done, session, ports };
 }
 
 /** Sends `input`, waits for `expect` to appear in the output, returns the new output. */
@@ -280,4 +281,22 @@ Deno.test("smtp session: messages beyond the memory budget get 452 4.3.1, memory
   s.socket.hangUp();
   await s.done;
   assert.equal(memory.used, 0);
+});
+
+Deno.test("smtp session: a store that cannot answer gets 451 4.3.0, and the session goes on", async () => {
+  const s = start();
+  let down = true;
+  const real = s.ports.checkRecipient;
+  s.ports.checkRecipient = (a) =>
+    down ? Promise.reject(new StoreError("no quorum", "unavailable")) : real(a);
+  await s.socket.waitFor(/^220 /);
+  await exchange(s.socket, "EHLO c.test\r\nMAIL FROM:<>\r\n", /2\.1\.0/);
+  assert.match(
+    await exchange(s.socket, "RCPT TO:<alice@example.org>\r\n", /\d{3} /),
+    /^451 4\.3\.0/,
+  );
+  down = false;
+  assert.match(await exchange(s.socket, "RCPT TO:<alice@example.org>\r\n", /\d{3} /), /^250 /);
+  s.socket.hangUp();
+  await s.done;
 });
