@@ -9,6 +9,7 @@
  * §7.4.1), so sequence numbers never shift under a command in progress.
  */
 import type { Mailbox, MailboxChanges, MessageMeta } from "../store/mail_store.ts";
+import { sameFlagSet } from "../store/flag_sets.ts";
 
 /** What the client has been told about one message. */
 export interface ViewMessage {
@@ -161,7 +162,7 @@ export class SelectedMailbox {
       if (changes.vanished.includes(meta.uid)) continue;
       const known = this.#messages.get(meta.uid);
       if (known) {
-        if (known.modSeq === meta.modSeq && sameFlags(known.flags, meta.flags)) continue;
+        if (known.modSeq === meta.modSeq && sameFlagSet(known.flags, meta.flags)) continue;
         const message = { ...known, flags: meta.flags, modSeq: meta.modSeq };
         this.#messages.set(meta.uid, message);
         if (!this.#pendingExpunge.has(meta.uid)) {
@@ -252,10 +253,4 @@ export function unclaimedRecent(
   let n = 0;
   for (let i = uids.length - 1; i >= 0 && uids[i] > shown; i--) n++;
   return n;
-}
-
-function sameFlags(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  const set = new Set(a);
-  return b.every((f) => set.has(f));
 }

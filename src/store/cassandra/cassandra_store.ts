@@ -7,6 +7,7 @@
  * the same consistency, so it finds the change (quorum writes and reads overlap). Tables and
  * keys: `schema.ts`; UIDs and modseqs: `counters.ts`; delivery: `deliver.ts`.
  */
+import { applyFlags, sameFlagSet } from "../flag_sets.ts";
 import type { KeyWrap } from "../../crypto/message_seal.ts";
 import { type ChangeFeed, InProcessChangeFeed, type MailboxEvent } from "../change_feed.ts";
 import {
@@ -338,7 +339,7 @@ export class CassandraMailStore implements MailStore {
             return { modified: m.uid };
           }
           const next = applyFlags(m.flags, mode, given);
-          if (sameSet(next, m.flags)) return { updated: msgs.metaOf(m) };
+          if (sameFlagSet(next, m.flags)) return { updated: msgs.metaOf(m) };
           const { firstModSeq } = await this.#counters.take(mailboxId, { uids: 0, modSeqs: 1 });
           const changed = { ...m, flags: next, modSeq: firstModSeq };
           if (await msgs.casFlags(this.#s, changed, m.modSeq)) {
@@ -509,19 +510,6 @@ export class CassandraMailStore implements MailStore {
     run.then(() => this.#pending.delete(run), () => this.#pending.delete(run));
     return run;
   }
-}
-
-function applyFlags(current: string[], mode: FlagMode, given: string[]): string[] {
-  if (mode === "replace") return given;
-  if (mode === "add") return [...new Set([...current, ...given])];
-  const drop = new Set(given);
-  return current.filter((flag) => !drop.has(flag));
-}
-
-function sameSet(a: string[], b: string[]): boolean {
-  if (a.length !== b.length) return false;
-  const set = new Set(b);
-  return a.every((flag) => set.has(flag));
 }
 
 /** A name for reading: normalised, or undefined when no mailbox can have it. */

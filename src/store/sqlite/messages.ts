@@ -5,6 +5,7 @@
  * one prepared statement serves a set of any size and SQLite probes the (mailbox_id, uid) index
  * once per UID.
  */
+import { applyFlags, sameFlagSet } from "../flag_sets.ts";
 import type {
   Delivery,
   FlagMode,
@@ -196,7 +197,7 @@ export function storeFlags(
       continue;
     }
     const next = applyFlags(meta.flags, mode, given);
-    if (sameSet(next, meta.flags)) {
+    if (sameFlagSet(next, meta.flags)) {
       update.updated.push(meta);
       continue;
     }
@@ -215,19 +216,6 @@ export function storeFlags(
     update.highestModSeq = modSeq;
   }
   return update;
-}
-
-function applyFlags(current: string[], mode: FlagMode, given: string[]): string[] {
-  if (mode === "replace") return given;
-  if (mode === "add") return [...new Set([...current, ...given])];
-  const drop = new Set(given);
-  return current.filter((flag) => !drop.has(flag));
-}
-
-function sameSet(a: string[], b: string[]): boolean {
-  if (a.length !== b.length) return false;
-  const set = new Set(b);
-  return a.every((flag) => set.has(flag));
 }
 
 /**
