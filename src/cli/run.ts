@@ -86,7 +86,8 @@ export async function runServers(target: string, configPath: string | undefined)
   }
 
   runtime.startQueue(
-    (domain, messages) => deliverToDomain(domain, messages, deliveryOptions(runtime.config, log)),
+    (domain, messages, onOutcome) =>
+      deliverToDomain(domain, messages, deliveryOptions(runtime.config, log), onOutcome),
     log,
   );
 

@@ -33,7 +33,15 @@ const DSN_RETRY_MS = 5 * 60_000;
 export interface QueueRunnerOptions {
   store: QueueStore;
   /** Delivers messages to one domain; one outcome per message (the SMTP client). */
-  deliver: (domain: string, messages: OutboundMessage[]) => Promise<DeliveryOutcome[]>;
+  /**
+   * Delivers a domain's messages; `onOutcome` (when the deliverer supports it) hears each
+   * message's outcome as soon as the peer answered, before the rest are sent.
+   */
+  deliver: (
+    domain: string,
+    messages: OutboundMessage[],
+    onOutcome?: (outcome: DeliveryOutcome) => void,
+  ) => Promise<DeliveryOutcome[]>;
   /** Sends a DSN with the null envelope sender `<>` (RFC 3461 §6.1). */
   sendDsn: (dsn: OutboundDsn) => Promise<void>;
   /** Milliseconds since the epoch. */
@@ -257,42 +265,59 @@ export class QueueRunner {
       }
       sending.push(outboundMessage(flight.message, recipients, content));
     }
+    // Each outcome is recorded the moment the peer answered for it: a node that dies in the
+    // middle of a batch then leaves only the message in flight unrecorded, which is all a
+    // crash between the remote's 250 and our own commit can ever cost (it is sent again).
+    const recorded = new Map<string, Promise<boolean>>();
+    let recordFailed = false;
+    const record = (
+      item: Job["items"][number],
+      outcome: DeliveryOutcome | undefined,
+      error: string | undefined,
+    ): Promise<boolean> => {
+      const { flight, recipients } = item;
+      const at = this.#o.clock();
+      const results = recipients.map((r) => this.#result(flight.message, r, outcome, error, at));
+      return this.#o.store.recordResults(flight.message.id, results).then(() => {
+        results.forEach((result, i) => applyResult(recipients[i], result));
+        for (const result of results) {
+          log[result.status === "failed" ? "warn" : "info"](`queue.${result.status}`, {
+            id: flight.message.id,
+            to: result.address,
+            host: result.remoteHost,
+            reply: result.reply,
+          });
+        }
+        return true;
+      }, (err: Error) => {
+        flight.troubled = true;
+        recordFailed = true;
+        log.error("queue.record_failed", { id: flight.message.id, error: err.message });
+        return false;
+      });
+    };
+    const early = (outcome: DeliveryOutcome) => {
+      const item = job.items.find((i) => i.flight.message.id === outcome.id);
+      if (item && !item.flight.troubled && !recorded.has(outcome.id)) {
+        recorded.set(outcome.id, record(item, outcome, undefined));
+      }
+    };
     let outcomes: DeliveryOutcome[] = [];
     let error: string | undefined;
     if (sending.length > 0) {
       try {
-        outcomes = await this.#o.deliver(job.domain, sending);
+        outcomes = await this.#o.deliver(job.domain, sending, early);
       } catch (err) {
         error = (err as Error).message;
         log.error("queue.deliver_failed", { domain: job.domain, error });
       }
     }
-    const at = this.#o.clock();
-    let recordFailed = false;
-    await Promise.all(job.items.map(async ({ flight, recipients }) => {
-      if (flight.troubled) return;
-      const outcome = outcomes.find((o) => o.id === flight.message.id);
-      const results = recipients.map((r) => this.#result(flight.message, r, outcome, error, at));
-      try {
-        await this.#o.store.recordResults(flight.message.id, results);
-      } catch (err) {
-        flight.troubled = true;
-        recordFailed = true;
-        log.error("queue.record_failed", {
-          id: flight.message.id,
-          error: (err as Error).message,
-        });
-        return;
-      }
-      results.forEach((result, i) => applyResult(recipients[i], result));
-      for (const result of results) {
-        log[result.status === "failed" ? "warn" : "info"](`queue.${result.status}`, {
-          id: flight.message.id,
-          to: result.address,
-          host: result.remoteHost,
-          reply: result.reply,
-        });
-      }
+    await Promise.all(job.items.map((item) => {
+      if (item.flight.troubled) return;
+      const done = recorded.get(item.flight.message.id);
+      if (done) return done;
+      const outcome = outcomes.find((o) => o.id === item.flight.message.id);
+      return record(item, outcome, error);
     }));
     await Promise.all(job.items.map(({ flight }) => {
       flight.remaining--;

@@ -68,13 +68,16 @@ export interface DeliveryOutcome extends QueueDeliveryOutcome {
 /**
  * Delivers `messages` (all for recipients at `domain`) and returns one outcome per message,
  * in the same order. Never rejects for network or DNS trouble: that is a deferral.
+ * `onOutcome` hears each message's outcome the moment the peer answered for it, so the queue
+ * can record it before the next message goes out.
  */
 export async function deliverToDomain(
   domain: string,
   messages: OutboundMessage[],
   opts: DeliveryOptions,
+  onOutcome?: (outcome: DeliveryOutcome) => void,
 ): Promise<DeliveryOutcome[]> {
-  const delivery = new DomainDelivery(domain, messages, opts);
+  const delivery = new DomainDelivery(domain, messages, opts, onOutcome);
   await delivery.run();
   return messages.map((m) => delivery.outcomes.get(m.id)!);
 }
@@ -96,6 +99,8 @@ class DomainDelivery {
     readonly domain: string,
     messages: OutboundMessage[],
     readonly opts: DeliveryOptions,
+    /** Told of each message's outcome as soon as the peer has answered for it. */
+    readonly onOutcome?: (outcome: DeliveryOutcome) => void,
   ) {
     this.#pending = [...messages];
     this.#verdict = { status: "deferred", reply: `4.4.1 no host for ${domain} could be reached` };
@@ -280,6 +285,7 @@ class DomainDelivery {
       };
       if (conn.tls) outcome.tls = { protocol: conn.tls.protocol, cipher: conn.tls.cipher };
       this.outcomes.set(m.id, outcome);
+      this.onOutcome?.(outcome);
       sent++;
       for (const r of outcome.recipients) {
         this.#log("sent", { id: m.id, rcpt: r.address, status: r.status, reply: r.reply, host });

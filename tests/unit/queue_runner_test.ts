@@ -430,3 +430,27 @@ runnerTest("start, kick and stop: the loop delivers what was enqueued", () => OK
   assert.equal(h.delivered.length, 1, "stop waited for the delivery in flight");
   assert.deepEqual(await h.store.queue.list(), []);
 }, { clock: Date.now });
+
+runnerTest(
+  "an outcome heard mid-batch is recorded at once, so a crash after it does not resend it",
+  () => OK,
+  async (h) => {
+    const first = await h.enqueue(["bob@there.example"]);
+    const second = await h.enqueue(["carol@there.example"]);
+    // The deliverer answers the first message, then dies before the second (a crashed node).
+    h.runner = h.makeRunner({
+      deliver: (_domain, messages, onOutcome) => {
+        const m = messages.find((x) => x.id === first)!;
+        onOutcome?.({
+          id: m.id,
+          recipients: [{ address: m.recipients[0], ...OK, remoteHost: "mx.there.example" }],
+        });
+        return Promise.reject(new Error("the node died mid-batch"));
+      },
+    });
+    await h.runAt(T0);
+    const left = (await h.store.queue.list()).map((m) => m.id);
+    assert.ok(!left.includes(first), "the answered message was sent again later");
+    assert.ok(left.includes(second), "the unanswered one must stay queued");
+  },
+);
