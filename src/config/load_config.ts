@@ -184,8 +184,9 @@ function* flatten(table: Record<string, unknown>, prefix = ""): Generator<[strin
     const key = prefix + k;
     const isTable = typeof v === "object" && v !== null && !Array.isArray(v) &&
       !(v instanceof Date);
-    if (isTable && !Object.hasOwn(SCHEMA, key)) yield* flatten(v as Record<string, unknown>, key + ".");
-    else yield [key, v];
+    if (isTable && !Object.hasOwn(SCHEMA, key)) {
+      yield* flatten(v as Record<string, unknown>, key + ".");
+    } else yield [key, v];
   }
 }
 
