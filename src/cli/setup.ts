@@ -29,6 +29,7 @@ export async function openStore(config: Config, changes?: ChangeFeed): Promise<O
         ...cassandraOptions(config),
         changes,
         nodeId: config.node_id,
+        queueLeaseMs: config.outbound.lease,
       });
     } catch (err) {
       throw new Error(

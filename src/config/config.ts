@@ -62,6 +62,12 @@ export interface Config {
     max_age: number;
     /** Milliseconds after which the sender is told a message is still waiting (RFC 3464). */
     delay_warning: number;
+    /**
+     * Milliseconds a node holds a queued message it took for delivery (Cassandra only): how long
+     * a crashed node's messages wait before another node sends them. Longer than any delivery
+     * attempt of one message, or two nodes may send it at once.
+     */
+    lease: number;
   };
   limits: {
     max_message_size: number;
@@ -173,6 +179,7 @@ export function defaultConfig(): Config {
       relay_password: "",
       max_age: 5 * 86_400_000,
       delay_warning: 4 * 3_600_000,
+      lease: 10 * 60_000,
     },
     limits: {
       max_message_size: 26_214_400,

@@ -25,6 +25,7 @@ type Kind =
   | "size"
   | "quota"
   | "duration"
+  | "lease"
   | "delay"
   | "rate"
   | "label"
@@ -66,6 +67,7 @@ const SCHEMA: Record<string, Kind> = {
   "outbound.relay_password": "text",
   "outbound.max_age": "duration",
   "outbound.delay_warning": "duration",
+  "outbound.lease": "lease",
   "limits.max_message_size": "size",
   "limits.max_recipients": "count",
   "limits.max_line_length": "size",
@@ -293,6 +295,13 @@ function convert(kind: Kind, raw: unknown, where: string): unknown {
     case "delay": {
       const ms = typeof raw === "string" ? parseDuration(raw) : undefined;
       if (ms === undefined || ms > 60_000) fail('a duration up to 1m, such as "0s" or "2s"');
+      return ms;
+    }
+    case "lease": {
+      // Shorter than one delivery attempt (a slow peer, a large message) and another node would
+      // take the message while its owner still sends it: mail sent twice.
+      const ms = typeof raw === "string" ? parseDuration(raw) : undefined;
+      if (ms === undefined || ms < 10_000) fail('a duration of at least 10s, such as "10m"');
       return ms;
     }
     case "duration": {

@@ -380,6 +380,31 @@ Deno.test("loadConfig: [store] and [cassandra]", async (t) => {
       assert.deepEqual(env.cassandra.contact_points, ["a:1", "b"]);
     });
   });
+  await t.step(
+    "outbound.lease: 10m by default, at least 10s, from the file or the environment",
+    () => {
+      assert.equal(defaultConfig().outbound.lease, 600_000);
+      withFile('[outbound]\nlease = "10s"\n', (path) => {
+        assert.equal(loadConfig(path, {}).config.outbound.lease, 10_000);
+        assert.equal(
+          loadConfig(path, { FSMTP_OUTBOUND_LEASE: "2h" }).config.outbound.lease,
+          7_200_000,
+        );
+      });
+      for (const bad of ['"9s"', '"1s"', '"0s"', '"500ms"', '"10"', "600", '""', "true"]) {
+        withFile(`[outbound]\nlease = ${bad}\n`, (path) => {
+          configError(() => loadConfig(path, {}), `for outbound.lease in ${path}`, "at least 10s");
+        });
+      }
+      withFile("", (path) => {
+        configError(
+          () => loadConfig(path, { FSMTP_OUTBOUND_LEASE: "5s" }),
+          "outbound.lease from environment variable FSMTP_OUTBOUND_LEASE",
+          "at least 10s",
+        );
+      });
+    },
+  );
   await t.step("cassandra without redis.url is refused, naming both keys", () => {
     withFile('[store]\nbackend = "cassandra"\n', (path) => {
       configError(() => loadConfig(path, {}), "store.backend", "redis.url", path);
