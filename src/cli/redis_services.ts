@@ -1,7 +1,8 @@
 /**
  * What `redis.url` turns on for a running node: the change feed over Redis pub/sub, the STATUS
- * cache in front of the primary store, and the coordinator (maildrop locks, IMAP session counts,
- * failed-login counts) shared by the nodes. Without it: the in-process feed and coordinator.
+ * and message list caches in front of the primary store, and the coordinator (maildrop locks,
+ * IMAP session counts, failed-login counts) shared by the nodes. Without it: the in-process
+ * feed and coordinator.
  *
  * The primary store is opened by the caller's function with the feed it must publish on, so
  * this works with any MailStore backend.
@@ -16,6 +17,7 @@ import { RedisCoordinator } from "../store/redis/redis_coordinator.ts";
 import { whenReady } from "../store/redis/redis_link.ts";
 import { InvalidatingFeed, RedisStatusCache } from "../store/redis/status_cache.ts";
 import { StatusCachingStore } from "../store/redis/status_caching_store.ts";
+import { RedisMessageListCache } from "../store/redis/message_list_cache.ts";
 
 /** How long start-up waits for Redis before going on without it (it may come later). */
 const START_WAIT_MS = 3_000;
@@ -80,7 +82,11 @@ export async function openNodeServices<S extends MailStore>(
   }
   return {
     primary,
-    store: new StatusCachingStore(primary, cache),
+    store: new StatusCachingStore(
+      primary,
+      cache,
+      new RedisMessageListCache(coordinator.redis, log),
+    ),
     coordinator,
     close: async () => {
       await coordinator.close();

@@ -1,5 +1,5 @@
 /**
- * The SQLite store behind the Redis STATUS cache, publishing on the Redis change feed: the
+ * The SQLite store behind the Redis STATUS and message list caches, publishing on the Redis change feed: the
  * whole MailStore contract unchanged (the wrapper and the feed are transparent), then what the
  * cache adds — hits, invalidation, stale entries never served, Redis down — and `--sync`'s
  * rebuild. Against a real redis-server.
@@ -23,6 +23,7 @@ import {
   statusKey,
 } from "../../src/store/redis/status_cache.ts";
 import { StatusCachingStore } from "../../src/store/redis/status_caching_store.ts";
+import { RedisMessageListCache } from "../../src/store/redis/message_list_cache.ts";
 import { progressBar, syncStatusCache } from "../../src/cli/sync.ts";
 import { RedisServer, waitUntil } from "../helpers/redis_server.ts";
 import { mailStoreContract } from "./mail_store_contract.ts";
@@ -51,7 +52,7 @@ async function openStack(): Promise<Stack> {
   const inner = SqliteMailStore.open(join(dir, "fsmtp.db"), {
     changes: new InvalidatingFeed(feed, cache),
   });
-  const store = new StatusCachingStore(inner, cache);
+  const store = new StatusCachingStore(inner, cache, new RedisMessageListCache(client, log));
   let closed = false;
   return {
     store,

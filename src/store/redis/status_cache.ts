@@ -12,6 +12,7 @@
 import type { ChangeFeed, MailboxEvent } from "../change_feed.ts";
 import type { Mailbox, MailboxId, MailboxStatus } from "../mail_store.ts";
 import { KEY_PREFIX, OutageLog, type RedisClient } from "./redis_link.ts";
+import { messageListKey } from "./message_list_cache.ts";
 import type { Logger } from "../../log.ts";
 
 /** The counts kept, with the figures that tell whether they are still current. */
@@ -98,10 +99,10 @@ export class RedisStatusCache {
     }
   }
 
-  /** Deletes the entry of `id`. */
+  /** Deletes what is cached about `id`: its STATUS entry and its message list. */
   async invalidate(id: MailboxId): Promise<void> {
     try {
-      await this.redis.del(statusKey(id));
+      await this.redis.del(statusKey(id), messageListKey(id));
       this.#outage.succeeded();
     } catch (err) {
       this.#outage.failed(err);

@@ -1,8 +1,9 @@
 /**
- * A MailStore that answers `mailboxStatus` from the Redis status cache and everything else from
- * the primary store it wraps. A hit costs the mailbox's own row (to prove the entry current, see
- * `status_cache.ts`) instead of counting its messages; a miss counts them and fills the entry.
- * The protocol code sees only the MailStore port.
+ * A MailStore that answers `mailboxStatus` from the Redis status cache, `listMessages` from the
+ * message list cache when it is given one, and everything else from the primary store it wraps.
+ * A hit costs the mailbox's own row (to prove the entry current, see `status_cache.ts` and
+ * `message_list_cache.ts`) instead of counting or scanning its messages; a miss reads them and
+ * fills the entry. The protocol code sees only the MailStore port.
  */
 import type { KeyWrap } from "../../crypto/message_seal.ts";
 import type { ChangeFeed } from "../change_feed.ts";
@@ -23,13 +24,21 @@ import type {
   UserRecord,
 } from "../mail_store.ts";
 import { currentFigures, type RedisStatusCache } from "./status_cache.ts";
+import { currentList, type RedisMessageListCache } from "./message_list_cache.ts";
 
-/** The primary store with cached STATUS figures. */
+/** The primary store with cached STATUS figures and message lists. */
 export class StatusCachingStore implements MailStore {
-  /** Cache hits and misses, for tests and the bench. */
+  /** STATUS cache hits and misses, for tests and the bench. */
   readonly stats = { hits: 0, misses: 0 };
+  /** Message list cache hits and misses, for tests and the bench. */
+  readonly listStats = { hits: 0, misses: 0 };
 
-  constructor(readonly inner: MailStore, private readonly cache: RedisStatusCache) {}
+  constructor(
+    readonly inner: MailStore,
+    private readonly cache: RedisStatusCache,
+    /** Without it, `listMessages` always asks the primary store. */
+    private readonly lists?: RedisMessageListCache,
+  ) {}
 
   get changes(): ChangeFeed {
     return this.inner.changes;
@@ -98,8 +107,25 @@ export class StatusCachingStore implements MailStore {
   deliver(delivery: Delivery): Promise<MessageRef[]> {
     return this.inner.deliver(delivery);
   }
-  listMessages(mailboxId: MailboxId): Promise<MessageMeta[]> {
-    return this.inner.listMessages(mailboxId);
+  /** The message metadata: from the cache when current, else read and cached. */
+  async listMessages(mailboxId: MailboxId): Promise<MessageMeta[]> {
+    if (!this.lists) return this.inner.listMessages(mailboxId);
+    // The mailbox's figures are read before the list (see message_list_cache.ts).
+    const [cached, box] = await Promise.all([
+      this.lists.get(mailboxId),
+      this.inner.getMailboxById(mailboxId),
+    ]);
+    // An unknown mailbox: the primary store gives its own answer.
+    if (!box) return this.inner.listMessages(mailboxId);
+    const messages = currentList(cached, box);
+    if (messages) {
+      this.listStats.hits++;
+      return messages;
+    }
+    this.listStats.misses++;
+    const read = await this.inner.listMessages(mailboxId);
+    await this.lists.put(box, read);
+    return read;
   }
   getMessages(mailboxId: MailboxId, uids: number[], withBody: boolean): Promise<SealedMessage[]> {
     return this.inner.getMessages(mailboxId, uids, withBody);
