@@ -59,6 +59,8 @@ export async function runServers(target: string, configPath: string | undefined)
     node.coordinator,
   );
   const gate = new ConnectionGate(runtime.gateLimits());
+  // With Redis: limits.max_connections_per_ip counts the connections on every node.
+  gate.shared = node.coordinator.connectionsPerIp?.(() => gate.limits.maxConnectionsPerIp);
 
   const services: Service[] = [];
   try {

@@ -8,11 +8,17 @@ import tls, { type SecureContext } from "node:tls";
 import { parseListen } from "../config/load_config.ts";
 import { normalizeAddress } from "./connection.ts";
 import { TLS_SERVER_OPTIONS } from "./tls_context.ts";
+import type { SessionSlots } from "../store/coordinator.ts";
 
-/** Counts open connections for the whole process. */
+/** Counts open connections for the whole process (and, with `shared`, across the nodes). */
 export class ConnectionGate {
   #total = 0;
   #perIp = new Map<string, number>();
+  /**
+   * Connections per IP counted by every node (the coordinator's, with Redis); the local count
+   * applies too, and is all there is while Redis is down.
+   */
+  shared: SessionSlots | undefined;
 
   constructor(public limits: { maxConnections: number; maxConnectionsPerIp: number }) {}
 
@@ -29,6 +35,28 @@ export class ConnectionGate {
     this.#total++;
     this.#perIp.set(ip, count + 1);
     return true;
+  }
+
+  /**
+   * Takes a slot here, then one in the shared count; false (and nothing held) when either
+   * refuses. Asking the local count first keeps a refused flood off Redis.
+   */
+  async admit(ip: string): Promise<boolean> {
+    if (!this.enter(ip)) return false;
+    if (!this.shared) return true;
+    let admitted = false;
+    try {
+      admitted = await this.shared.enter(ip);
+    } finally {
+      if (!admitted) this.leave(ip);
+    }
+    return admitted;
+  }
+
+  /** Gives back a slot taken by {@link admit}. */
+  release(ip: string): void {
+    this.leave(ip);
+    this.shared?.leave(ip);
   }
 
   /** Gives the slot back. */
@@ -73,18 +101,24 @@ export function startListener(opts: ListenerOptions): Promise<RunningListener> {
   const onSocket = (socket: Socket) => {
     const ip = normalizeAddress(socket.remoteAddress ?? "");
     socket.setNoDelay(true);
-    if (!opts.gate.enter(ip)) {
-      socket.on("error", () => {});
-      socket.end(opts.refusal);
-      setTimeout(() => socket.destroy(), 1000);
-      return;
-    }
-    opts.serve(socket)
-      .catch((err: Error) => {
-        opts.onError(err, socket);
-        socket.destroy();
-      })
-      .finally(() => opts.gate.leave(ip));
+    // While the shared count is asked, a client reset must not be an unhandled "error" event.
+    const ignore = () => {};
+    socket.on("error", ignore);
+    opts.gate.admit(ip).then((admitted) => {
+      socket.off("error", ignore);
+      if (!admitted) {
+        socket.on("error", () => {});
+        socket.end(opts.refusal);
+        setTimeout(() => socket.destroy(), 1000);
+        return;
+      }
+      opts.serve(socket)
+        .catch((err: Error) => {
+          opts.onError(err, socket);
+          socket.destroy();
+        })
+        .finally(() => opts.gate.release(ip));
+    }, () => socket.destroy());
   };
   const server: Server = opts.implicitTls
     ? tls.createServer({

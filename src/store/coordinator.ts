@@ -45,6 +45,11 @@ export interface Coordinator {
   userSessions(limit: () => number): SessionSlots;
   /** Shared failure counts; undefined when there is nothing beyond the local guard. */
   readonly authFailures: SharedFailures | undefined;
+  /**
+   * Connections per client address counted across the nodes, on top of the listener's own
+   * count; absent when there is nothing beyond it (one process).
+   */
+  connectionsPerIp?(limit: () => number): SessionSlots;
   close(): Promise<void>;
 }
 

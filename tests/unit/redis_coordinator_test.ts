@@ -1,4 +1,7 @@
-/** The Redis coordinator against a real redis-server: two instances play two nodes. */
+/**
+ * The Redis coordinator against a real redis-server: two instances play two nodes (and two
+ * listener gates, for the connections per IP).
+ */
 import assert from "node:assert/strict";
 import { createLogger } from "../../src/log.ts";
 import { StoreError } from "../../src/store/mail_store.ts";
@@ -6,6 +9,7 @@ import { RedisCoordinator } from "../../src/store/redis/redis_coordinator.ts";
 import { whenReady } from "../../src/store/redis/redis_link.ts";
 import { maildropLockKey } from "../../src/store/redis/redis_locks.ts";
 import { RedisSessionSlots } from "../../src/store/redis/redis_sessions.ts";
+import { ConnectionGate } from "../../src/net/listener.ts";
 import { RedisServer, waitUntil } from "../helpers/redis_server.ts";
 
 const LEASE_MS = 600;
@@ -179,6 +183,101 @@ Deno.test("redis coordinator: failed logins shared per address", async (t) => {
     });
   } finally {
     await Promise.all([a.close(), b.close()]);
+    await redis.kill();
+  }
+});
+
+Deno.test("redis coordinator: connections per IP across nodes", async (t) => {
+  const redis = await RedisServer.start();
+  const { a, b, lines } = await twoNodes(redis);
+  const gate = (node: RedisCoordinator) => {
+    const g = new ConnectionGate({ maxConnections: 100, maxConnectionsPerIp: 3 });
+    g.shared = node.connectionsPerIp(() => g.limits.maxConnectionsPerIp);
+    return g;
+  };
+  const gateA = gate(a);
+  const gateB = gate(b);
+  const ip = "198.51.100.7";
+  try {
+    await t.step("the per-IP limit counts the connections of both nodes", async () => {
+      assert.equal(await gateA.admit(ip), true);
+      assert.equal(await gateA.admit(ip), true);
+      assert.equal(await gateB.admit(ip), true);
+      assert.equal(await gateB.admit(ip), false);
+      assert.equal(await gateA.admit(ip), false);
+      assert.equal(gateB.total, 1, "a refusal by the shared count holds no local slot");
+      assert.equal(gateA.total, 2);
+      assert.equal(await gateB.admit("198.51.100.8"), true, "another address is not affected");
+      gateB.release("198.51.100.8");
+      assert.equal(await redis.cli("ZCARD", `fsmtp:conns:${ip}`), "3");
+    });
+
+    await t.step("a connection closed on one node frees a slot on the other", async () => {
+      gateA.release(ip);
+      assert.equal(gateA.total, 1);
+      await waitUntil(async () => await gateB.admit(ip), "the freed slot");
+      assert.equal(await gateA.admit(ip), false);
+    });
+
+    await t.step("open connections keep counting past several lifetimes", async () => {
+      const until = Date.now() + LEASE_MS * 3;
+      while (Date.now() < until) {
+        assert.equal(await gateA.admit(ip), false);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    });
+
+    await t.step("the local gate still applies on its own", async () => {
+      const local = new ConnectionGate({ maxConnections: 1, maxConnectionsPerIp: 3 });
+      local.shared = a.connectionsPerIp(() => 3);
+      assert.equal(await local.admit("198.51.100.9"), true);
+      assert.equal(await local.admit("198.51.100.10"), false, "limits.max_connections");
+      local.release("198.51.100.9");
+      await waitUntil(
+        async () =>
+          (await redis.cli("EXISTS", "fsmtp:conns:198.51.100.9")) === "0" ||
+          (await redis.cli("ZCARD", "fsmtp:conns:198.51.100.9")) === "0",
+        "the released connection to leave Redis",
+      );
+    });
+
+    await t.step("a raised limit (SIGHUP) applies to the shared count", async () => {
+      gateA.limits = { maxConnections: 100, maxConnectionsPerIp: 4 };
+      assert.equal(await gateA.admit(ip), true);
+      assert.equal(await gateA.admit(ip), false);
+      gateA.release(ip);
+      gateA.limits = { maxConnections: 100, maxConnectionsPerIp: 3 };
+    });
+
+    await t.step("a dead node's connections stop counting within the lifetime", async () => {
+      // b holds two of the three; killing b = stopping its refreshes.
+      await b.close();
+      const started = Date.now();
+      await waitUntil(async () => await gateA.admit(ip), "b's connections to expire");
+      assert.ok(Date.now() - started <= LEASE_MS + 300);
+      assert.equal(await gateA.admit(ip), true);
+      assert.equal(await gateA.admit(ip), false, "a's own three are still counted");
+    });
+
+    await t.step("Redis down: the local gate alone decides, one warning", async () => {
+      await redis.kill();
+      const other = "198.51.100.20";
+      for (let i = 0; i < 3; i++) assert.equal(await gateA.admit(other), true);
+      assert.equal(await gateA.admit(other), false, "the local count still holds the limit");
+      const warnings = lines.filter((l) =>
+        /redis\.unavailable .*what="connection counts per IP"/.test(l)
+      );
+      assert.equal(warnings.length, 1, lines.join("\n"));
+      await redis.restart();
+      // The next refresh puts the connections opened during the outage back into Redis.
+      await waitUntil(
+        async () => (await redis.cli("ZCARD", `fsmtp:conns:${other}`)) === "3",
+        "the outage's connections in Redis",
+        15_000,
+      );
+    });
+  } finally {
+    await a.close();
     await redis.kill();
   }
 });

@@ -1,6 +1,6 @@
 /**
- * The {@link Coordinator} on Redis: maildrop locks, IMAP session counts and failed-login counts
- * shared by every node, on one command connection.
+ * The {@link Coordinator} on Redis: maildrop locks, IMAP session counts, connection counts per
+ * IP and failed-login counts shared by every node, on one command connection.
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "../../log.ts";
@@ -8,7 +8,7 @@ import type { Coordinator, SessionSlots } from "../coordinator.ts";
 import { RedisAuthFailures } from "./redis_auth_failures.ts";
 import { RedisMaildropLocks } from "./redis_locks.ts";
 import { closeRedis, connectRedis, type RedisClient } from "./redis_link.ts";
-import { RedisSessionSlots } from "./redis_sessions.ts";
+import { IP_CONNECTIONS, RedisSessionSlots } from "./redis_sessions.ts";
 
 /** Default lifetime of a lock or session count after its node's last refresh. */
 export const DEFAULT_LEASE_MS = 30_000;
@@ -54,6 +54,20 @@ export class RedisCoordinator implements Coordinator {
   /** IMAP session slots counted across the nodes. */
   userSessions(limit: () => number): SessionSlots {
     const slots = new RedisSessionSlots(this.#redis, this.#log, this.origin, limit, this.#leaseMs);
+    this.#slots.push(slots);
+    return slots;
+  }
+
+  /** Open connections per client address counted across the nodes, against `limit()`. */
+  connectionsPerIp(limit: () => number): SessionSlots {
+    const slots = new RedisSessionSlots(
+      this.#redis,
+      this.#log,
+      this.origin,
+      limit,
+      this.#leaseMs,
+      IP_CONNECTIONS,
+    );
     this.#slots.push(slots);
     return slots;
   }

@@ -18,6 +18,32 @@ export function sessionsKey(address: string): string {
   return `${KEY_PREFIX}sessions:${address}`;
 }
 
+/** The key of `ip`'s set of open connections. */
+export function connectionsKey(ip: string): string {
+  return `${KEY_PREFIX}conns:${ip}`;
+}
+
+/** What a set of slots counts: its keys, and the words of its outage warning. */
+export interface SlotKind {
+  key(id: string): string;
+  what: string;
+  fallback: string;
+}
+
+/** IMAP sessions per user (`limits.max_connections_per_user`). */
+export const IMAP_SESSIONS: SlotKind = {
+  key: sessionsKey,
+  what: "IMAP session counts",
+  fallback: "each node counts only its own sessions against limits.max_connections_per_user",
+};
+
+/** Connections per client address (`limits.max_connections_per_ip`). */
+export const IP_CONNECTIONS: SlotKind = {
+  key: connectionsKey,
+  what: "connection counts per IP",
+  fallback: "each node counts only its own connections against limits.max_connections_per_ip",
+};
+
 /** Drops expired members, then adds ARGV[2] unless ARGV[1] members remain; 1 when added. */
 const ENTER = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -34,7 +60,7 @@ for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i]
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1`;
 
-/** Session slots counted in Redis. */
+/** Session slots (or connection slots, see {@link SlotKind}) counted in Redis. */
 export class RedisSessionSlots implements SessionSlots {
   /** This node's sessions: member ids per user. */
   readonly #mine = new Map<string, string[]>();
@@ -50,12 +76,9 @@ export class RedisSessionSlots implements SessionSlots {
     private readonly limit: () => number,
     /** How long a session counts after its node's last refresh. */
     readonly ttlMs: number,
+    private readonly kind: SlotKind = IMAP_SESSIONS,
   ) {
-    this.#outage = new OutageLog(
-      log,
-      "IMAP session counts",
-      "each node counts only its own sessions against limits.max_connections_per_user",
-    );
+    this.#outage = new OutageLog(log, kind.what, kind.fallback);
     this.#timer = setInterval(() => this.refresh(), ttlMs / 3);
   }
 
@@ -67,7 +90,7 @@ export class RedisSessionSlots implements SessionSlots {
       const added = await this.redis.eval(
         ENTER,
         1,
-        sessionsKey(address),
+        this.kind.key(address),
         this.limit(),
         member,
         this.ttlMs,
@@ -93,7 +116,7 @@ export class RedisSessionSlots implements SessionSlots {
     const member = mine?.pop();
     if (!member) return;
     if (mine!.length === 0) this.#mine.delete(address);
-    this.redis.zrem(sessionsKey(address), member).then(
+    this.redis.zrem(this.kind.key(address), member).then(
       () => this.#outage.succeeded(),
       (err: Error) => this.#outage.failed(err),
     );
@@ -111,7 +134,7 @@ export class RedisSessionSlots implements SessionSlots {
     try {
       const pipeline = this.redis.pipeline();
       for (const [address, members] of all) {
-        pipeline.eval(REFRESH, 1, sessionsKey(address), this.ttlMs, ...members);
+        pipeline.eval(REFRESH, 1, this.kind.key(address), this.ttlMs, ...members);
       }
       const results = await pipeline.exec();
       const failed = results?.find(([err]) => err);
