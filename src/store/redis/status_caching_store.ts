@@ -124,7 +124,18 @@ export class StatusCachingStore implements MailStore {
     }
     this.listStats.misses++;
     const read = await this.inner.listMessages(mailboxId);
-    await this.lists.put(box, read);
+    // Cached only when the list visibly accounts for the figures: its newest UID is the last
+    // one handed out, and no change landed while it was read. A store whose message rows can
+    // show up after the counters moved (Cassandra) then never has a list missing its newest
+    // message kept under current figures.
+    const after = await this.inner.getMailboxById(mailboxId);
+    const newest = read.at(-1)?.uid ?? 0;
+    if (
+      after && after.uidNext === box.uidNext && after.highestModSeq === box.highestModSeq &&
+      after.uidValidity === box.uidValidity && newest === box.uidNext - 1
+    ) {
+      await this.lists.put(box, read);
+    }
     return read;
   }
   getMessages(mailboxId: MailboxId, uids: number[], withBody: boolean): Promise<SealedMessage[]> {
