@@ -4,15 +4,18 @@
  * POP3 and IMAP, byte for byte; a POP3 session on A makes B answer [IN-USE] until A is SIGKILLed
  * and its lock expires; an IDLE on B hears a delivery on A within a second; 500 messages queued
  * for a remote domain while both nodes run reach a counting MTA exactly once each, and when A is
- * SIGKILLed mid-delivery none is lost.
+ * SIGKILLed mid-delivery none is lost, whether A comes back or (with a short `outbound.lease`)
+ * B takes over A's messages once A's leases run out.
  *
  * Exactly once cannot hold across a SIGKILL: a node records the outcome of a connection's
  * messages after the remote's 250s, so messages the MTA accepted from A but A had not recorded
  * stay leased to A and are sent again when A comes back (the duplicate RFC 1047 describes;
  * RFC 5321 §6.1 forbids losing mail, not sending it twice). What is asserted: nothing lost, and
  * every duplicate one of those in-flight messages, sent twice at most. B delivers everything
- * else meanwhile; A's leases last 10 minutes (not configurable), so the restarted A (same
- * node_id) delivers what it held, not B after the leases expire.
+ * else meanwhile; A's leases last the default `outbound.lease` of 10 minutes, so the restarted A
+ * (same node_id) delivers what it held, not B after the leases expire. With a lease of
+ * {@link SHORT_LEASE} and A not restarted, B sends what A held, never before A's lease on it ran
+ * out, and the same duplicates are allowed.
  *
  * Runs when FSMTP_TEST_CASSANDRA is "host:port" (FSMTP_TEST_CASSANDRA_DC names the data centre,
  * "datacenter1" when unset); otherwise reported as ignored with a line saying why. Each test
@@ -35,6 +38,14 @@ const LOCK_TTL_MS = 3_000;
 const QUEUED = 500;
 /** A is SIGKILLed once the MTA has accepted this many of its messages. */
 const KILL_AFTER = 40;
+/** `outbound.lease` of both nodes in the take-over step. */
+const SHORT_LEASE = "12s";
+const SHORT_LEASE_MS = 12_000;
+/**
+ * How long an idle queue runner sleeps when every due message is leased (it takes them for in
+ * flight): the longest B may wait after a lease ran out before it looks again.
+ */
+const RUNNER_IDLE_MS = 60_000;
 const PEER_DNS = {
   mx: { "peer.example": [[10, "mx.peer.example"]] as [number, string][] },
   a: { "mx.peer.example": "127.0.0.1" },
@@ -454,20 +465,23 @@ if (!TARGET) {
     const redis = await RedisServer.start();
     const mta = CountingMta.start(5);
     const started: TestServer[] = [];
-    const node = async (id: string, dir?: string) => {
+    const node = async (id: string, dir?: string, lease?: string) => {
       const server = await TestServer.start({
         nodeId: id,
         hostname: `${id}.test.example`,
         dir,
         dns: PEER_DNS,
-        tables: { ...ks.tables(redis), outbound: { port: mta.port } },
+        tables: {
+          ...ks.tables(redis),
+          outbound: { port: mta.port, ...(lease === undefined ? {} : { lease }) },
+        },
       });
       started.push(server);
       return server;
     };
     try {
       let a = await node("node-a");
-      const b = await node("node-b");
+      let b = await node("node-b");
       await a.addUser(USER, PASSWORD);
 
       await t.step("both nodes running: each message reaches the MTA exactly once", async () => {
@@ -539,6 +553,92 @@ if (!TARGET) {
               `${duplicated.length} duplicated`,
           );
           assert.deepEqual([...counts.keys()].sort(), [...rcpts].sort(), "no message lost");
+          for (const r of duplicated) {
+            assert.ok(inFlight.has(r), `${r} duplicated but was not in flight on A`);
+            assert.equal(counts.get(r), 2, r);
+          }
+          const check = await b.cli(["--queue"]);
+          assert.match(check.out, /the queue is empty/, check.out);
+        },
+      );
+
+      await t.step(
+        `lease ${SHORT_LEASE}, A SIGKILLed and not restarted: B sends A's messages once its ` +
+          "leases run out; nothing lost, duplicates only of A's in-flight",
+        async () => {
+          await a.stop();
+          await b.stop();
+          a = await node("node-a", a.dir, SHORT_LEASE);
+          b = await node("node-b", b.dir, SHORT_LEASE);
+          mta.hold();
+          mta.accepted.length = 0;
+          const rcpts = Array.from({ length: QUEUED }, (_, i) => `l${i}@peer.example`);
+          let fromA = 0;
+          let killedA = false;
+          let killedAt = 0;
+          mta.onAccept = (m) => {
+            if (killedA || !m.helo.startsWith("node-a") || ++fromA < KILL_AFTER) return;
+            killedA = true;
+            killedAt = performance.now();
+            a.process.kill("SIGKILL");
+          };
+          await queueThroughBoth([a, b], rcpts);
+          mta.open();
+          await waitUntil(() => killedA, `A to deliver ${KILL_AFTER} messages`, 120_000);
+          await a.kill();
+          const wall = Date.now();
+          // Each message A still held, with the wall-clock time its lease runs out.
+          const leaseEnds = new Map<string, number>();
+          for (const row of await queueRows(ks)) {
+            if (optStr(row, "lease_owner") !== "node-a" || num(row, "lease_until") <= wall) {
+              continue;
+            }
+            for (const r of rowRecipients(row)) leaseEnds.set(r, num(row, "lease_until"));
+          }
+          assert.ok(leaseEnds.size > 0, "A held no lease when it died: nothing to take over");
+          const lastEnd = Math.max(...leaseEnds.values());
+          assert.ok(lastEnd - wall <= SHORT_LEASE_MS, `a lease runs ${lastEnd - wall} ms more`);
+          // Every message of A's that B sent: when, and whether A's lease had run out by then.
+          const takenEarly: string[] = [];
+          let firstTaken = 0;
+          let lastTaken = 0;
+          const taken = (m: Accepted) => {
+            if (!m.helo.startsWith("node-b")) return;
+            for (const r of m.rcpts) {
+              const end = leaseEnds.get(r);
+              if (end === undefined) continue;
+              if (Date.now() < end) takenEarly.push(r);
+              firstTaken ||= performance.now();
+              lastTaken = performance.now();
+            }
+          };
+          // Those B sent before `leaseEnds` was read broke a lease as much as the later ones.
+          for (const m of mta.accepted) taken(m);
+          mta.onAccept = taken;
+          await waitUntil(
+            () => mta.counts().size === QUEUED,
+            "B to deliver every message, A's included",
+            lastEnd - wall + RUNNER_IDLE_MS + 60_000,
+          );
+          await poll("an empty queue", async () => (await queueRows(ks)).length === 0, 30_000);
+          const fromDeadA = new Set(
+            mta.accepted.filter((m) => m.helo.startsWith("node-a")).flatMap((m) => m.rcpts),
+          );
+          const inFlight = new Set([...leaseEnds.keys()].filter((r) => fromDeadA.has(r)));
+          const counts = mta.counts();
+          const duplicated = [...counts].filter(([, n]) => n > 1).map(([r]) => r);
+          const s = (ms: number) => (ms / 1000).toFixed(1);
+          console.log(
+            `lease ${SHORT_LEASE}: A SIGKILLed at its ${KILL_AFTER}th accepted message, not ` +
+              `restarted: the MTA had ${fromDeadA.size} from it; ${leaseEnds.size} still leased ` +
+              `to it (leases ending ${s(Math.min(...leaseEnds.values()) - wall)}–` +
+              `${s(lastEnd - wall)} s after the kill), ${inFlight.size} of those accepted (in ` +
+              `flight); B took A's first ${s(firstTaken - killedAt)} s and last ` +
+              `${s(lastTaken - killedAt)} s after the kill; ${counts.size}/${QUEUED} arrived in ` +
+              `${mta.accepted.length} deliveries, ${duplicated.length} duplicated`,
+          );
+          assert.deepEqual([...counts.keys()].sort(), [...rcpts].sort(), "no message lost");
+          assert.deepEqual(takenEarly, [], "B sent these while A's lease on them ran");
           for (const r of duplicated) {
             assert.ok(inFlight.has(r), `${r} duplicated but was not in flight on A`);
             assert.equal(counts.get(r), 2, r);
