@@ -18,21 +18,18 @@
 import type { QueueStore } from "../../queue/queue_store.ts";
 import type {
   EnqueueItem,
-  Notify,
-  NotifyCondition,
   QueuedMessage,
   QueuedRecipient,
   RecipientResult,
   Ret,
 } from "../../queue/types.ts";
 import { StoreError } from "../mail_store.ts";
+import { checkQueueItem } from "../queue_item.ts";
 import { CHUNK_SIZE } from "./schema.ts";
 import { bytes, type CqlSession, num, optStr, type Param, type Row, str } from "./session.ts";
 
 /** How long a lease lasts: longer than any delivery attempt of one message. */
 export const LEASE_MS = 10 * 60_000;
-
-const CONDITIONS: readonly NotifyCondition[] = ["SUCCESS", "FAILURE", "DELAY"];
 
 const COLUMNS = "id, sender, size, needs_8bit, needs_smtputf8, envid, ret, arrived_at, " +
   "next_attempt_at, warned, recipients, chunks, version, lease_owner, lease_until";
@@ -53,7 +50,7 @@ export class CassandraQueueStore implements QueueStore {
   /** Stores content then the row (`IF NOT EXISTS`: an id in use is "exists"). */
   async enqueue(item: EnqueueItem): Promise<string> {
     this.#checkOpen();
-    const id = checkItem(item);
+    const id = checkQueueItem(item);
     const recipients: QueuedRecipient[] = item.recipients.map((r) => ({
       address: r.address,
       domain: r.address.slice(r.address.lastIndexOf("@") + 1).toLowerCase(),
@@ -305,39 +302,4 @@ function toMessage(row: Row): QueuedMessage {
     ...(ret === undefined ? {} : { ret }),
     recipients: JSON.parse(str(row, "recipients")) as QueuedRecipient[],
   };
-}
-
-/** Checks an item before anything is written; returns its id (made when absent). */
-function checkItem(item: EnqueueItem): string {
-  const invalid = (why: string) => new StoreError(why, "invalid");
-  const id = item.id ??
-    Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0"))
-      .join("").toUpperCase();
-  if (!/^[\x21-\x7e]{1,64}$/.test(id) || id === "all") {
-    throw invalid(`invalid queue id ${JSON.stringify(id)}`);
-  }
-  if (item.recipients.length === 0) throw invalid("a queued message needs a recipient");
-  if (!Number.isSafeInteger(item.arrivedAt)) throw invalid(`invalid arrival ${item.arrivedAt}`);
-  if (item.ret !== undefined && item.ret !== "FULL" && item.ret !== "HDRS") {
-    throw invalid(`invalid RET ${item.ret}`);
-  }
-  const seen = new Set<string>();
-  for (const r of item.recipients) {
-    const at = r.address.lastIndexOf("@");
-    if (at < 1 || at === r.address.length - 1) {
-      throw invalid(`recipient ${JSON.stringify(r.address)} has no domain`);
-    }
-    if (seen.has(r.address)) throw invalid(`recipient ${r.address} is given twice`);
-    seen.add(r.address);
-    if (r.notify !== undefined) checkNotify(r.notify);
-  }
-  return id;
-}
-
-/** NOTIFY is "NEVER" or a non-empty list of known conditions (RFC 3461 §4.1). */
-function checkNotify(notify: Notify): void {
-  if (notify === "NEVER") return;
-  if (notify.length === 0 || notify.some((c) => !CONDITIONS.includes(c))) {
-    throw new StoreError(`invalid NOTIFY ${JSON.stringify(notify)}`, "invalid");
-  }
 }

@@ -9,7 +9,6 @@
  * and is deleted with the message once no recipient is pending and no report is owed.
  */
 import type { DatabaseSync } from "node:sqlite";
-import { randomBytes } from "../../crypto/bytes.ts";
 import type { QueueStore } from "../../queue/queue_store.ts";
 import type {
   EnqueueItem,
@@ -22,6 +21,7 @@ import type {
   Ret,
 } from "../../queue/types.ts";
 import { StoreError } from "../mail_store.ts";
+import { checkNotify, checkQueueItem, NOTIFY_CONDITIONS } from "../queue_item.ts";
 import { GroupCommit, type Outcome } from "./group_commit.ts";
 import { Statements } from "./statements.ts";
 import { blob, int, type Row, text } from "./rows.ts";
@@ -31,8 +31,6 @@ type Write = () => unknown;
 
 const MESSAGE_COLUMNS = "id, sender, size, needs_8bit, needs_smtputf8, envid, ret, arrived_at, " +
   "next_attempt_at, warned";
-
-const CONDITIONS: readonly NotifyCondition[] = ["SUCCESS", "FAILURE", "DELAY"];
 
 /** The queue port on an open SQLite connection; made by `SqliteMailStore.queue`. */
 export class SqliteQueueStore implements QueueStore {
@@ -58,7 +56,7 @@ export class SqliteQueueStore implements QueueStore {
     let id: string;
     try {
       this.#checkOpen();
-      id = checkItem(item);
+      id = checkQueueItem(item);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -291,39 +289,6 @@ export class SqliteQueueStore implements QueueStore {
   }
 }
 
-/** Checks an item before anything is written; returns its id (made when absent). */
-function checkItem(item: EnqueueItem): string {
-  const invalid = (why: string) => new StoreError(why, "invalid");
-  const id = item.id ?? newQueueId();
-  if (!/^[\x21-\x7e]{1,64}$/.test(id) || id === "all") {
-    throw invalid(`invalid queue id ${JSON.stringify(id)}`);
-  }
-  if (item.recipients.length === 0) throw invalid("a queued message needs a recipient");
-  if (!Number.isSafeInteger(item.arrivedAt)) {
-    throw invalid(`invalid arrival time ${item.arrivedAt}`);
-  }
-  if (item.ret !== undefined && item.ret !== "FULL" && item.ret !== "HDRS") {
-    throw invalid(`invalid RET ${item.ret}`);
-  }
-  const seen = new Set<string>();
-  for (const r of item.recipients) {
-    const at = r.address.lastIndexOf("@");
-    if (at < 1 || at === r.address.length - 1) {
-      throw invalid(`recipient ${JSON.stringify(r.address)} has no domain`);
-    }
-    if (seen.has(r.address)) throw invalid(`recipient ${r.address} is given twice`);
-    seen.add(r.address);
-    if (r.notify !== undefined) encodeNotify(r.notify);
-  }
-  return id;
-}
-
-/** A queue id: 16 upper-case hex digits (64 random bits). */
-function newQueueId(): string {
-  return Array.from(randomBytes(8), (b) => b.toString(16).padStart(2, "0")).join("")
-    .toUpperCase();
-}
-
 /** The lower-cased domain of `local@domain`. */
 function domainOf(address: string): string {
   return address.slice(address.lastIndexOf("@") + 1).toLowerCase();
@@ -331,17 +296,15 @@ function domainOf(address: string): string {
 
 /** NOTIFY as stored: "NEVER" or the conditions joined by commas (RFC 3461 §4.1). */
 function encodeNotify(notify: Notify): string {
+  checkNotify(notify);
   if (notify === "NEVER") return "NEVER";
-  if (notify.length === 0 || notify.some((c) => !CONDITIONS.includes(c))) {
-    throw new StoreError(`invalid NOTIFY ${JSON.stringify(notify)}`, "invalid");
-  }
   return [...new Set(notify)].join(",");
 }
 
 function decodeNotify(value: string): Notify {
   if (value === "NEVER") return "NEVER";
   return value.split(",").filter((c): c is NotifyCondition =>
-    (CONDITIONS as readonly string[]).includes(c)
+    (NOTIFY_CONDITIONS as readonly string[]).includes(c)
   );
 }
 
