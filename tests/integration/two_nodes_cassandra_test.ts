@@ -23,10 +23,11 @@
  */
 import assert from "node:assert/strict";
 import { ImapClient, literalsOf } from "../helpers/imap_client.ts";
-import { Pop3Client, sendMail } from "../helpers/pop3_client.ts";
+import { sendMail } from "../helpers/pop3_client.ts";
 import { RawClient } from "../helpers/raw_client.ts";
 import { withoutTrace } from "../helpers/read_mail.ts";
 import { RedisServer, waitUntil } from "../helpers/redis_server.ts";
+import { assertPop3LockMovesOnKill, pop3Login } from "../helpers/two_nodes.ts";
 import { TestServer, type TestServerOptions } from "../helpers/test_server.ts";
 import { CqlSession, num, optStr, type Row, str } from "../../src/store/cassandra/session.ts";
 
@@ -335,12 +336,6 @@ function firstDifference(a: Uint8Array, b: Uint8Array): number {
   return a.length === b.length ? -1 : n;
 }
 
-/** A POP3 login on `port`: the PASS reply and the open client. */
-async function pop3Login(port: number): Promise<{ reply: string; client: Pop3Client }> {
-  const client = await Pop3Client.open(port);
-  return { reply: await client.login(USER, PASSWORD), client };
-}
-
 /** A short message with `subject`. */
 function plainMessage(subject: string): string {
   return `From: sender@remote.test\r\nTo: ${USER}\r\nSubject: ${subject}\r\n\r\n` +
@@ -377,7 +372,7 @@ if (!TARGET) {
         async () => {
           const sent = bigMessage();
           await sendMail(a.smtpPort, USER, sent);
-          const { reply, client } = await pop3Login(b.pop3Port);
+          const { reply, client } = await pop3Login(b.pop3Port, USER, PASSWORD);
           clients.push(client);
           assert.match(reply, /^\+OK/);
           assert.match(await client.command("STAT"), /^\+OK 1 \d+$/);
@@ -426,29 +421,7 @@ if (!TARGET) {
       await t.step(
         "a POP3 session on A: B is refused, then gets in once A is SIGKILLed",
         async () => {
-          const onA = await pop3Login(a.pop3Port);
-          clients.push(onA.client);
-          assert.match(onA.reply, /^\+OK/);
-          const refused = await pop3Login(b.pop3Port);
-          refused.client.close();
-          assert.match(refused.reply, /^-ERR \[IN-USE\]/);
-          await a.kill();
-          const killed = performance.now();
-          await waitUntil(
-            async () => {
-              const { reply, client } = await pop3Login(b.pop3Port);
-              if (reply.startsWith("+OK")) await client.command("QUIT");
-              client.close();
-              return reply.startsWith("+OK");
-            },
-            "B to get the maildrop",
-            LOCK_TTL_MS + 5_000,
-          );
-          const ms = performance.now() - killed;
-          console.log(
-            `POP3 lock of a SIGKILLed node freed after ${ms.toFixed(0)} ms (ttl ${LOCK_TTL_MS})`,
-          );
-          assert.ok(ms <= LOCK_TTL_MS + 1_000, `${ms} ms`);
+          await assertPop3LockMovesOnKill(a, b, USER, PASSWORD, LOCK_TTL_MS, clients);
         },
       );
     } finally {
