@@ -1,15 +1,13 @@
 /**
- * The IMAP client of the benchmark, the same for every server: raw TCP (or TLS), byte scanning
- * for line ends and literals (RFC 3501 §4.3, RFC 9051 §4.3), pipelined commands, so that one
+ * The IMAP client of the benchmark, the same for every server: raw TCP (or TLS), lines and
+ * literals read with the bench's LineReader (RFC 3501 §4.3, RFC 9051 §4.3), pipelined commands, so that one
  * `UID FETCH 1:*` is one round trip and the client costs little per message. Literal contents
  * are skipped, only counted; only the text around them is decoded.
  */
 
-const LF = 10;
-const CR = 13;
-const CLOSE_BRACE = 125; // "}"
+import { LineReader } from "./line_reader.ts";
+
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /** Where to connect: a port on 127.0.0.1, with TLS from the first byte when `tls` is given. */
 export interface ImapTarget {
@@ -40,14 +38,12 @@ export interface CommandResult {
 
 /** One IMAP connection. Commands get tags `a1`, `a2`, … */
 export class ImapClient {
-  #buf = new Uint8Array(256 * 1024);
-  /** First unread byte. */
-  #start = 0;
-  /** One past the last byte read from the socket. */
-  #end = 0;
   #tags = 0;
+  readonly #reader: LineReader;
 
-  private constructor(private readonly conn: Deno.Conn) {}
+  private constructor(private readonly conn: Deno.Conn) {
+    this.#reader = new LineReader(conn);
+  }
 
   /** Connects and reads the greeting; throws unless it is `* OK`. */
   static async connect(target: ImapTarget): Promise<ImapClient> {
@@ -81,35 +77,6 @@ export class ImapClient {
     for (let off = 0; off < bytes.length;) off += await this.conn.write(bytes.subarray(off));
   }
 
-  /** Reads more bytes from the socket, compacting or growing the buffer first when full. */
-  async #fill(): Promise<void> {
-    if (this.#start === this.#end) this.#start = this.#end = 0;
-    if (this.#end === this.#buf.length) {
-      if (this.#start > 0) {
-        this.#buf.copyWithin(0, this.#start, this.#end);
-        this.#end -= this.#start;
-        this.#start = 0;
-      } else {
-        const bigger = new Uint8Array(this.#buf.length * 2);
-        bigger.set(this.#buf);
-        this.#buf = bigger;
-      }
-    }
-    const n = await this.conn.read(this.#buf.subarray(this.#end));
-    if (n === null) throw new Error("the server closed the connection");
-    this.#end += n;
-  }
-
-  /** Skips `octets` octets of a literal's content. */
-  async #skip(octets: number): Promise<void> {
-    while (octets > 0) {
-      if (this.#start === this.#end) await this.#fill();
-      const n = Math.min(octets, this.#end - this.#start);
-      this.#start += n;
-      octets -= n;
-    }
-  }
-
   /**
    * Reads one response: a line, and when it ends in a literal's `{N}` (or `{N+}`), the N octets
    * and the rest of the response after them, and so on (RFC 3501 §7.5: a literal ends a line).
@@ -117,26 +84,13 @@ export class ImapClient {
   async response(): Promise<ImapResponse> {
     let text = "";
     let literalOctets = 0;
-    let scanned = 0; // relative to #start
     for (;;) {
-      const i = this.#buf.indexOf(LF, this.#start + scanned);
-      if (i < 0 || i >= this.#end) {
-        scanned = this.#end - this.#start;
-        await this.#fill();
-        continue;
-      }
-      const stop = i > this.#start && this.#buf[i - 1] === CR ? i - 1 : i;
-      const line = this.#buf.subarray(this.#start, stop);
-      text += decoder.decode(line);
-      this.#start = i + 1;
-      scanned = 0;
-      const literal = line.length > 2 && line[line.length - 1] === CLOSE_BRACE
-        ? /\{(\d+)\+?\}$/.exec(text)
-        : null;
+      text += await this.#reader.line();
+      const literal = text.endsWith("}") ? /\{(\d+)\+?\}$/.exec(text) : null;
       if (!literal) return { text, literalOctets };
       const octets = Number(literal[1]);
       literalOctets += octets;
-      await this.#skip(octets);
+      await this.#reader.skip(octets);
     }
   }
 

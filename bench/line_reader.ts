@@ -54,6 +54,16 @@ export class LineReader {
     }
   }
 
+  /** Skips `octets` octets (an IMAP literal's content). */
+  async skip(octets: number): Promise<void> {
+    while (octets > 0) {
+      if (this.#start === this.#end) await this.#fill();
+      const n = Math.min(octets, this.#end - this.#start);
+      this.#start += n;
+      octets -= n;
+    }
+  }
+
   /** The lines of a dot-terminated body, dot-unstuffed, without the terminating `.` line. */
   async lines(): Promise<string[]> {
     const lines: string[] = [];
