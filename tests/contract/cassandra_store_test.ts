@@ -15,7 +15,9 @@ import {
   CassandraMailStore,
   type CassandraStoreOptions,
 } from "../../src/store/cassandra/cassandra_store.ts";
+import { MailboxCounters } from "../../src/store/cassandra/counters.ts";
 import { SCHEMA_VERSION } from "../../src/store/cassandra/schema.ts";
+import { STALE_MS } from "../../src/store/cassandra/visibility.ts";
 import { CqlSession, num } from "../../src/store/cassandra/session.ts";
 import { mailStoreContract } from "./mail_store_contract.ts";
 import { item as queueItem, queueStoreContract } from "./queue_store_contract.ts";
@@ -146,6 +148,73 @@ if (!TARGET) {
         const [x, y] = await Promise.all([a.deliver(d), b.deliver(d)]);
         assert.deepEqual(x, y);
         assert.equal((await a.listMessages(x[0].mailboxId)).length, 1);
+      });
+
+      await t.step(
+        "a UID taken but not yet written holds back higher UIDs written by another node",
+        async () => {
+          const user = "alice@test.example";
+          const inbox = (await a.getMailbox(user, "INBOX"))!;
+          const listedBefore = (await b.listMessages(inbox.id)).map((m) => m.uid);
+          // "Node C" takes a UID and modseq and stalls before writing its message.
+          const stalled = await new MailboxCounters(a.session).take(inbox.id, {
+            uids: 1,
+            modSeqs: 1,
+          });
+          const [late] = await b.deliver({
+            id: crypto.randomUUID(),
+            body: new Uint8Array([9]),
+            size: 1,
+            internalDate: 1,
+            items: [{
+              address: user,
+              mailbox: "INBOX",
+              wrappedKey: new Uint8Array(1),
+              keyWrap: "rsa",
+            }],
+          });
+          assert.ok(late.uid > stalled.firstUid);
+          // Written, but above a UID still on its way: neither listed nor reported as a change.
+          assert.deepEqual((await a.listMessages(inbox.id)).map((m) => m.uid), listedBefore);
+          const held = (await a.getMailboxById(inbox.id))!;
+          assert.ok(held.highestModSeq < stalled.firstModSeq, "modseq shown past the stalled one");
+          const changes = await a.changesSince(inbox.id, inbox.highestModSeq);
+          assert.deepEqual(changes.changed, []);
+          assert.equal((await a.mailboxStatus(inbox.id))!.messages, listedBefore.length);
+          // The stalled node gives up (its UID stays a gap): the later message shows.
+          await stalled.release();
+          assert.deepEqual(
+            (await a.listMessages(inbox.id)).map((m) => m.uid),
+            [...listedBefore, late.uid],
+          );
+          const after = await a.changesSince(inbox.id, held.highestModSeq);
+          assert.deepEqual(after.changed.map((m) => m.uid), [late.uid]);
+          assert.equal(await count(a, "pending_grants"), 0);
+        },
+      );
+
+      await t.step("an announcement of a dead node stops holding mail back", async () => {
+        const user = "alice@test.example";
+        const inbox = (await a.getMailbox(user, "INBOX"))!;
+        await a.session.run(
+          `INSERT INTO pending_grants (mailbox_id, first_modseq, grant_id, first_uid, since)
+           VALUES (?, ?, ?, ?, ?)`,
+          [inbox.id, inbox.highestModSeq + 1, "dead", inbox.uidNext, Date.now() - STALE_MS - 1],
+        );
+        const [ref] = await b.deliver({
+          id: crypto.randomUUID(),
+          body: new Uint8Array([10]),
+          size: 1,
+          internalDate: 1,
+          items: [{
+            address: user,
+            mailbox: "INBOX",
+            wrappedKey: new Uint8Array(1),
+            keyWrap: "rsa",
+          }],
+        });
+        assert.equal((await a.listMessages(inbox.id)).at(-1)?.uid, ref.uid);
+        await a.session.run("DELETE FROM pending_grants WHERE mailbox_id = ?", [inbox.id]);
       });
 
       await t.step("a queued message is leased to one node, then freed by expiry", async () => {

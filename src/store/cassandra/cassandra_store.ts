@@ -36,6 +36,7 @@ import { fileDelivery } from "./deliver.ts";
 import * as boxes from "./mailboxes.ts";
 import * as msgs from "./messages.ts";
 import { migrate } from "./schema.ts";
+import { visibleMailbox, watermark } from "./visibility.ts";
 import { bytes, type CassandraOptions, CqlSession, num, str } from "./session.ts";
 
 /** How to open the store. */
@@ -177,15 +178,22 @@ export class CassandraMailStore implements MailStore {
     );
   }
 
+  /** The mailbox with its highest modseq held at the visibility watermark (`visibility.ts`). */
   getMailbox(address: string, name: string): Promise<Mailbox | undefined> {
-    return this.#op(() => {
+    return this.#op(async () => {
       const stored = readableName(name);
-      return stored === undefined ? undefined : boxes.findMailbox(this.#s, address, stored);
+      const box = stored === undefined
+        ? undefined
+        : await boxes.findMailbox(this.#s, address, stored);
+      return box && await visibleMailbox(this.#s, box);
     });
   }
 
   getMailboxById(id: MailboxId): Promise<Mailbox | undefined> {
-    return this.#op(() => boxes.mailboxById(this.#s, id));
+    return this.#op(async () => {
+      const box = await boxes.mailboxById(this.#s, id);
+      return box && await visibleMailbox(this.#s, box);
+    });
   }
 
   listMailboxes(address: string): Promise<Mailbox[]> {
@@ -238,7 +246,11 @@ export class CassandraMailStore implements MailStore {
     return this.#op(async () => {
       const box = await boxes.mailboxById(this.#s, id);
       if (!box) return undefined;
-      return boxes.countStatus(box, await msgs.readMessages(this.#s, id, box.uidNext));
+      const mark = await watermark(this.#s, box);
+      return boxes.countStatus(
+        { ...box, highestModSeq: mark.modSeqLimit },
+        await msgs.readMessages(this.#s, id, mark.uidLimit),
+      );
     });
   }
 
@@ -269,7 +281,8 @@ export class CassandraMailStore implements MailStore {
     return this.#op(async () => {
       const box = await boxes.mailboxById(this.#s, mailboxId);
       if (!box) return [];
-      return (await msgs.readMessages(this.#s, mailboxId, box.uidNext)).map(msgs.metaOf);
+      const { uidLimit } = await watermark(this.#s, box);
+      return (await msgs.readMessages(this.#s, mailboxId, uidLimit)).map(msgs.metaOf);
     });
   }
 
@@ -340,10 +353,12 @@ export class CassandraMailStore implements MailStore {
           }
           const next = applyFlags(m.flags, mode, given);
           if (sameFlagSet(next, m.flags)) return { updated: msgs.metaOf(m) };
-          const { firstModSeq } = await this.#counters.take(mailboxId, { uids: 0, modSeqs: 1 });
-          const changed = { ...m, flags: next, modSeq: firstModSeq };
-          if (await msgs.casFlags(this.#s, changed, m.modSeq)) {
-            highest = Math.max(highest, firstModSeq);
+          const grant = await this.#counters.take(mailboxId, { uids: 0, modSeqs: 1 });
+          const changed = { ...m, flags: next, modSeq: grant.firstModSeq };
+          const applied = await msgs.casFlags(this.#s, changed, m.modSeq)
+            .finally(() => grant.release());
+          if (applied) {
+            highest = Math.max(highest, grant.firstModSeq);
             return { updated: msgs.metaOf(changed) };
           }
           m = await msgs.readMessage(this.#s, mailboxId, m.uid);
@@ -386,13 +401,21 @@ export class CassandraMailStore implements MailStore {
   changesSince(mailboxId: MailboxId, modSeq: number): Promise<MailboxChanges> {
     return this.#op(async () => {
       const box = await boxes.requireMailbox(this.#s, mailboxId);
+      // Read after the mailbox row and before the rows it bounds (`visibility.ts`).
+      const { uidLimit, modSeqLimit } = await watermark(this.#s, box);
       const [all, vanished, floor] = await Promise.all([
-        msgs.readMessages(this.#s, mailboxId, box.uidNext),
-        msgs.vanishedSince(this.#s, mailboxId, modSeq),
+        msgs.readMessages(this.#s, mailboxId, uidLimit),
+        msgs.vanishedSince(this.#s, mailboxId, modSeq, modSeqLimit),
         msgs.vanishedFloor(this.#s, mailboxId),
       ]);
-      const changed = all.filter((m) => m.modSeq > modSeq).map(msgs.metaOf);
-      return { highestModSeq: box.highestModSeq, changed, vanished, complete: modSeq >= floor };
+      const changed = all.filter((m) => m.modSeq > modSeq && m.modSeq <= modSeqLimit)
+        .map(msgs.metaOf);
+      return {
+        highestModSeq: Math.max(modSeq, modSeqLimit),
+        changed,
+        vanished,
+        complete: modSeq >= floor,
+      };
     });
   }
 
@@ -458,7 +481,7 @@ export class CassandraMailStore implements MailStore {
         uid: grant.firstUid + i,
         modSeq: grant.firstModSeq + i,
       })),
-    );
+    ).finally(() => grant.release());
     map.source = found.map((m) => m.uid);
     map.target = found.map((_, i) => grant.firstUid + i);
     this.#publish(target.id, "added", grant.firstModSeq + n - 1);
@@ -480,8 +503,10 @@ export class CassandraMailStore implements MailStore {
     if (removed.length === 0) return [];
     // The modseq is taken after the deletes, so it is above any a client saw the messages at
     // (RFC 7162 §3.2.10: VANISHED (EARLIER) reports what went after the client's modseq).
-    const { firstModSeq } = await this.#counters.take(box.id, { uids: 0, modSeqs: 1 });
-    await msgs.writeTombstones(this.#s, box.id, removed, firstModSeq, Date.now(), this.#bounds);
+    const grant = await this.#counters.take(box.id, { uids: 0, modSeqs: 1 });
+    const firstModSeq = grant.firstModSeq;
+    await msgs.writeTombstones(this.#s, box.id, removed, firstModSeq, Date.now(), this.#bounds)
+      .finally(() => grant.release());
     this.#publish(box.id, "expunged", firstModSeq);
     return removed;
   }

@@ -16,11 +16,11 @@
  * never handed out again. A node dying after its advance and before its write only leaves a
  * gap, which IMAP allows (RFC 3501 §2.3.1.1 asks for ascending UIDs, not dense ones).
  *
- * What the scheme does not give: a UID taken by node A may become visible after a higher UID
- * taken a moment later by node B is, for the milliseconds between A's advance and A's write.
- * Sessions learn of new mail through the change feed and `changesSince`, which report the
- * late message by its own (higher-than-known) modseq only if its modseq is above what the
- * client saw; a client watching only UIDs can miss it until its next full resynchronisation.
+ * What the LWT alone does not give: a UID taken by node A is written after A's advance, so it
+ * could become visible after a higher UID node B took a moment later. Each batch therefore
+ * announces itself in `pending_grants` before its LWT and withdraws once its writes stand
+ * (callers {@link Grant.release} their grant); readers hold back what lies above the lowest
+ * announcement (`visibility.ts`).
  *
  * Within one process, requests for the same mailbox are coalesced: while one LWT is in
  * flight, the others queue, and the next LWT takes all of their UIDs and modseqs at once, so
@@ -28,6 +28,7 @@
  */
 import { StoreError } from "../mail_store.ts";
 import { type CqlSession, num } from "./session.ts";
+import { announcePending, clearPending, type PendingMark } from "./visibility.ts";
 
 /** What one caller takes: `uids` new UIDs and `modSeqs` new modseqs. */
 export interface Need {
@@ -35,10 +36,15 @@ export interface Need {
   modSeqs: number;
 }
 
-/** What it got: UIDs `firstUid …` and modseqs `firstModSeq …`, as many as it asked for. */
+/**
+ * What it got: UIDs `firstUid …` and modseqs `firstModSeq …`, as many as it asked for. The
+ * taker calls `release` once what it numbered is written, or when it gives up: until then,
+ * readers hold back everything numbered from its batch on.
+ */
 export interface Grant {
   firstUid: number;
   firstModSeq: number;
+  release(): Promise<void>;
 }
 
 interface Waiter extends Need {
@@ -83,24 +89,53 @@ export class MailboxCounters {
     const queue = this.#queues.get(mailboxId)!;
     while (queue.length > 0) {
       const batch = queue.splice(0);
+      let mark: PendingMark | undefined;
       try {
         const uids = batch.reduce((n, w) => n + w.uids, 0);
         const modSeqs = batch.reduce((n, w) => n + w.modSeqs, 0);
-        let { firstUid, firstModSeq } = await this.#advance(mailboxId, uids, modSeqs);
+        const guess = this.#seen.get(mailboxId) ?? await this.#read(mailboxId);
+        // Announced before the LWT, with the last values seen: lower bounds of the grant.
+        mark = await announcePending(
+          this.session,
+          mailboxId,
+          uids > 0 ? guess.uidNext : undefined,
+          guess.modSeq + 1,
+        );
+        let { firstUid, firstModSeq } = await this.#advance(mailboxId, guess, uids, modSeqs);
+        const release = this.#releaser(mark, batch.length);
         for (const w of batch) {
-          w.resolve({ firstUid, firstModSeq });
+          w.resolve({ firstUid, firstModSeq, release: once(release) });
           firstUid += w.uids;
           firstModSeq += w.modSeqs;
         }
       } catch (err) {
+        if (mark) await this.#clear(mark);
         for (const w of batch) w.reject(err);
       }
     }
     this.#queues.delete(mailboxId);
   }
 
-  async #advance(mailboxId: string, uids: number, modSeqs: number): Promise<Grant> {
-    let current = this.#seen.get(mailboxId) ?? await this.#read(mailboxId);
+  /** A release shared by the batch's grants: the announcement goes with the last of them. */
+  #releaser(mark: PendingMark, holders: number): () => Promise<void> {
+    let left = holders;
+    return async () => {
+      if (--left === 0) await this.#clear(mark);
+    };
+  }
+
+  /** Withdraws an announcement; a failure only leaves it to go stale (`visibility.ts`). */
+  async #clear(mark: PendingMark): Promise<void> {
+    await clearPending(this.session, mark).catch(() => {});
+  }
+
+  async #advance(
+    mailboxId: string,
+    from: { uidNext: number; modSeq: number },
+    uids: number,
+    modSeqs: number,
+  ): Promise<{ firstUid: number; firstModSeq: number }> {
+    let current = from;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const next = { uidNext: current.uidNext + uids, modSeq: current.modSeq + modSeqs };
       const cas = await this.session.cas(
@@ -160,6 +195,16 @@ export async function takeUidValidities(session: CqlSession, count: number): Pro
     await sleep(Math.random() * 5 * round);
   }
   throw new StoreError("the UIDVALIDITY counter: other writers kept winning; retry", "conflict");
+}
+
+/** `fn` for one caller: a second call does nothing. */
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let called = false;
+  return () => {
+    if (called) return Promise.resolve();
+    called = true;
+    return fn();
+  };
 }
 
 function sleep(ms: number): Promise<void> {

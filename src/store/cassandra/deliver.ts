@@ -17,7 +17,7 @@
 import type { Delivery, Mailbox, MessageRef } from "../mail_store.ts";
 import { StoreError } from "../mail_store.ts";
 import { checkDelivery, mailboxName, normaliseFlags } from "../sqlite/validate.ts";
-import type { MailboxCounters } from "./counters.ts";
+import type { Grant, MailboxCounters } from "./counters.ts";
 import { ensureMailbox, findMailbox, requireUser } from "./mailboxes.ts";
 import { deleteOrphanBodies, insertMessages, readMessage, writeBody } from "./messages.ts";
 import { type CqlSession, num, optNum, optStr, type Row } from "./session.ts";
@@ -107,35 +107,45 @@ export async function fileDelivery(
     const file = async (i: Item, reserved?: MessageRef) => {
       const box = boxes.get(i.index)!;
       let ref = reserved;
-      let modSeq = 0;
+      let grant: Grant;
       if (!ref) {
-        const grant = await ctx.counters.take(box.id, { uids: 1, modSeqs: 1 });
+        grant = await ctx.counters.take(box.id, { uids: 1, modSeqs: 1 });
         ref = { mailboxId: box.id, uid: grant.firstUid };
-        modSeq = grant.firstModSeq;
         const noted = await s.cas(
           `UPDATE deliveries USING TTL ? SET mailbox_id = ?, uid = ?, claimed_at = ?
            WHERE delivery_id = ? AND address = ? AND mailbox = ? AND nth = ? IF owner = ?`,
           [ctx.recordTtlS, ref.mailboxId, ref.uid, Date.now(), delivery.id, ...key(i), me],
-        );
+        ).catch(async (err) => {
+          await grant.release();
+          throw err;
+        });
         // Taken over meanwhile (this attempt stalled past STALE_MS): the UID is a gap.
-        if (!noted.applied) return await waitFor(i);
+        if (!noted.applied) {
+          await grant.release();
+          return await waitFor(i);
+        }
       } else if (await readMessage(s, ref.mailboxId, ref.uid)) {
         return await markDone(i, ref);
       } else {
-        modSeq = (await ctx.counters.take(ref.mailboxId, { uids: 0, modSeqs: 1 })).firstModSeq;
+        grant = await ctx.counters.take(ref.mailboxId, { uids: 0, modSeqs: 1 });
       }
+      const modSeq = grant.firstModSeq;
       const item = delivery.items[i.index];
-      await insertMessages(s, [{
-        mailboxId: ref.mailboxId,
-        uid: ref.uid,
-        bodyId: await body(),
-        wrappedKey: item.wrappedKey,
-        keyWrap: item.keyWrap,
-        size: delivery.size,
-        internalDate: delivery.internalDate,
-        flags: normaliseFlags(item.flags ?? []),
-        modSeq,
-      }]);
+      try {
+        await insertMessages(s, [{
+          mailboxId: ref.mailboxId,
+          uid: ref.uid,
+          bodyId: await body(),
+          wrappedKey: item.wrappedKey,
+          keyWrap: item.keyWrap,
+          size: delivery.size,
+          internalDate: delivery.internalDate,
+          flags: normaliseFlags(item.flags ?? []),
+          modSeq,
+        }]);
+      } finally {
+        await grant.release();
+      }
       touched.set(ref.mailboxId, Math.max(touched.get(ref.mailboxId) ?? 0, modSeq));
       written++;
       return await markDone(i, ref);

@@ -60,8 +60,10 @@ export function metaOf(m: StoredMessage): MessageMeta {
 }
 
 /**
- * The mailbox's messages in UID order: every bucket below `uidNext`, or, with `uids` (a set,
- * ascending), only the buckets holding them, each read as one UID range and filtered here.
+ * The mailbox's messages with UIDs below `uidNext`, in UID order: every bucket below it, or,
+ * with `uids` (a set, ascending), only the buckets holding them, each read as one UID range
+ * and filtered here. `uidNext` may be a visibility watermark below the mailbox's own, so a
+ * row at it or above is never returned.
  */
 export async function readMessages(
   s: CqlSession,
@@ -80,7 +82,7 @@ export async function readMessages(
     }
   } else {
     for (let b = 0; b <= bucketOf(Math.max(0, uidNext - 1)); b++) {
-      ranges.set(b, { min: 0, max: uidNext });
+      ranges.set(b, { min: 0, max: uidNext - 1 });
     }
   }
   const tasks = [...ranges].map(([bucket, { min, max }]) => () =>
@@ -369,16 +371,17 @@ export async function vanishedFloor(s: CqlSession, mailboxId: string): Promise<n
   return row ? num(row, "floor") : 0;
 }
 
-/** UIDs expunged after `modSeq`, ascending. */
+/** UIDs expunged after `modSeq` and up to `upTo`, ascending. */
 export async function vanishedSince(
   s: CqlSession,
   mailboxId: string,
   modSeq: number,
+  upTo: number,
 ): Promise<number[]> {
-  const rows = await s.rows("SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?", [
-    mailboxId,
-    modSeq,
-  ]);
+  const rows = await s.rows(
+    "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? AND modseq <= ?",
+    [mailboxId, modSeq, upTo],
+  );
   return rows.map((row) => num(row, "uid")).sort((a, b) => a - b);
 }
 

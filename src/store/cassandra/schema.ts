@@ -20,6 +20,7 @@
  * - the queue: one row per message (`queue_messages`, its lease columns included) and its
  *   content in chunks (`queue_content`).
  */
+import { PENDING_TTL_S } from "./visibility.ts";
 import { type CqlSession, num } from "./session.ts";
 
 /** UIDs per `messages` partition. */
@@ -29,7 +30,7 @@ export const UID_BUCKET = 2048;
 export const CHUNK_SIZE = 128 * 1024;
 
 /** The version this code writes; a keyspace at a higher one is refused. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** CQL per version: MIGRATIONS[i] brings a keyspace from version i to i + 1. */
 export const MIGRATIONS: readonly (readonly string[])[] = [[
@@ -64,6 +65,12 @@ export const MIGRATIONS: readonly (readonly string[])[] = [[
      lease_owner text, lease_until bigint)`,
   `CREATE TABLE IF NOT EXISTS queue_content (id text, chunk int, data blob,
      PRIMARY KEY ((id, chunk)))`,
+], [
+  // 2: announcements of UIDs and modseqs taken but not yet written (visibility.ts). Rows live
+  // seconds, so tombstones may be purged after minutes rather than the default ten days.
+  `CREATE TABLE IF NOT EXISTS pending_grants (mailbox_id text, first_modseq bigint, grant_id text,
+     first_uid bigint, since bigint, PRIMARY KEY (mailbox_id, first_modseq, grant_id))
+     WITH default_time_to_live = ${PENDING_TTL_S} AND gc_grace_seconds = ${PENDING_TTL_S}`,
 ]];
 
 /** How long one node may hold the migration lock before another may take over. */
