@@ -27,7 +27,11 @@ export interface QueueStore {
    */
   due(now: number, limit: number): Promise<QueuedMessage[]>;
 
-  /** The earliest next attempt of any queued message; undefined when the queue is empty. */
+  /**
+   * The earliest time this node could take a queued message (its next attempt, or for a
+   * message another node holds, the end of that node's lease); undefined when the queue is
+   * empty.
+   */
   nextDue(): Promise<number | undefined>;
 
   /** The message's content as enqueued; undefined when it is gone. */

@@ -122,8 +122,17 @@ export class CassandraQueueStore implements QueueStore {
 
   async nextDue(): Promise<number | undefined> {
     this.#checkOpen();
+    const wall = Date.now();
     const rows = await this.#all();
-    return rows.length === 0 ? undefined : Math.min(...rows.map((r) => num(r, "next_attempt_at")));
+    // A message another node holds can be taken here only once its lease runs out: waking at
+    // its next attempt would find nothing, and sleeping the runner's longest sleep would send
+    // a dead node's mail up to that much late.
+    const takeable = rows.map((r) =>
+      this.#leasable(r, wall)
+        ? num(r, "next_attempt_at")
+        : Math.max(num(r, "next_attempt_at"), num(r, "lease_until") + 1)
+    );
+    return takeable.length === 0 ? undefined : Math.min(...takeable);
   }
 
   async content(id: string): Promise<Uint8Array | undefined> {
