@@ -432,13 +432,31 @@ export class CassandraMailStore implements MailStore {
     });
   }
 
-  /** Writes, reads back and deletes a probe row at the configured consistency. */
+  /**
+   * Writes, reads back, changes by a lightweight transaction and deletes a probe row at the
+   * configured consistency.
+   */
   selfCheck(): Promise<void> {
     return this.#op(async () => {
       const id = crypto.randomUUID();
       const value = crypto.randomUUID();
       await this.#s.run("INSERT INTO probe (id, value) VALUES (?, ?)", [id, value]);
       const row = await this.#s.row("SELECT value FROM probe WHERE id = ?", [id]);
+      // Every delivery takes its UID by a lightweight transaction: it needs a Paxos quorum of
+      // the row's replicas whatever the consistency, so it is probed too.
+      try {
+        await this.#s.cas("UPDATE probe SET value = ? WHERE id = ? IF value = ?", [
+          value,
+          id,
+          value,
+        ]);
+      } catch (err) {
+        throw new Error(
+          `a lightweight transaction failed (${(err as Error).message}): UIDs are taken by ` +
+            "Paxos, which needs a majority of each row's replicas up, so with replication N " +
+            "at most (N-1)/2 nodes may be down (replication 3 survives one)",
+        );
+      }
       await this.#s.run("DELETE FROM probe WHERE id = ?", [id]);
       if (!row || str(row, "value") !== value) {
         throw new Error(`self-check of keyspace ${this.#s.options.keyspace}: no read back`);
