@@ -217,6 +217,44 @@ if (!TARGET) {
         await a.session.run("DELETE FROM pending_grants WHERE mailbox_id = ?", [inbox.id]);
       });
 
+      await t.step("a claim whose owner died is taken over at the UID it recorded", async () => {
+        const user = "alice@test.example";
+        const inbox = (await a.getMailbox(user, "INBOX"))!;
+        const reserved = await new MailboxCounters(a.session).take(inbox.id, {
+          uids: 1,
+          modSeqs: 1,
+        });
+        await reserved.release();
+        await a.session.run(
+          `INSERT INTO deliveries (delivery_id, address, mailbox, nth, owner, claimed_at,
+           mailbox_id, uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            "died-mid-way",
+            user,
+            "INBOX",
+            0,
+            "dead",
+            Date.now() - 60_000,
+            inbox.id,
+            reserved.firstUid,
+          ],
+        );
+        const [ref] = await b.deliver({
+          id: "died-mid-way",
+          body: new Uint8Array([11]),
+          size: 1,
+          internalDate: 1,
+          items: [{
+            address: user,
+            mailbox: "INBOX",
+            wrappedKey: new Uint8Array(1),
+            keyWrap: "rsa",
+          }],
+        });
+        assert.deepEqual(ref, { mailboxId: inbox.id, uid: reserved.firstUid });
+        assert.ok((await a.listMessages(inbox.id)).some((m) => m.uid === reserved.firstUid));
+      });
+
       await t.step("a queued message is leased to one node, then freed by expiry", async () => {
         const id = await a.queue.enqueue(queueItem(["r@x.example"]));
         const [onA, onB] = await Promise.all([

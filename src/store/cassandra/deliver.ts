@@ -1,13 +1,13 @@
 /**
  * Filing a delivery in Cassandra, idempotently per (delivery id, address, mailbox, nth).
  *
- * Each item is claimed by an LWT `INSERT … IF NOT EXISTS` on its `deliveries` row, so of two
- * attempts with one delivery id (an SMTP client retrying after a lost 250, the queue after a
- * crash, on this node or another) exactly one files it; the other waits for the row to say
- * where it went and returns that. The filing attempt records the UID it took in the row
- * (`IF owner = me`) before it writes the message, so an attempt that takes over a claim whose
- * owner died (no progress for {@link STALE_MS}) finds the UID and writes the message there
- * instead of taking a second one. Rows expire by TTL after the journal's delivery bound.
+ * Each item takes its UID, then is claimed by an LWT `INSERT … IF NOT EXISTS` on its
+ * `deliveries` row that records that UID, so of two attempts with one delivery id (an SMTP
+ * client retrying after a lost 250, the queue after a crash, on this node or another) exactly
+ * one files it; the other leaves its UID as a gap and waits for the row to say where the item
+ * went. An attempt that takes over a claim whose owner died (no progress for
+ * {@link STALE_MS}) finds the UID in the row and writes the message there instead of taking a
+ * second one. Rows expire by TTL after the journal's delivery bound.
  *
  * Every recipient and mailbox is checked before anything is written, so a delivery with an
  * unknown recipient stores nothing. What Cassandra cannot give is one transaction over
@@ -84,19 +84,6 @@ export async function fileDelivery(
   for (const i of open) boxes.set(i.index, await ensureMailbox(s, i.address, i.mailbox));
 
   const me = crypto.randomUUID();
-  const claimed: Item[] = [];
-  const waiting: Item[] = [];
-  await Promise.all(open.map(async (i) => {
-    const cas = await s.cas(
-      `INSERT INTO deliveries (delivery_id, address, mailbox, nth, owner, claimed_at)
-       VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS USING TTL ?`,
-      [delivery.id, i.address, i.mailbox, i.nth, me, Date.now(), ctx.recordTtlS],
-    );
-    if (cas.applied) claimed.push(i);
-    else if (cas.row?.get("done") === true) refs[i.index] = refOf(cas.row);
-    else waiting.push(i);
-  }));
-
   const touched = new Map<string, number>();
   let written = 0;
   // One body for every item this attempt files: the promise is shared, so items filed in
@@ -104,31 +91,43 @@ export async function fileDelivery(
   let bodyWrite: Promise<string> | undefined;
   const body = () => bodyWrite ??= writeBody(s, delivery.body, delivery.summary);
   try {
-    const file = async (i: Item, reserved?: MessageRef) => {
+    /**
+     * Files an item: its UID is taken first and the claim records it in the same LWT, so a
+     * delivery costs one LWT of its own besides the (shared) counter advance. A claim lost to
+     * another attempt leaves the UID as a gap (rare: only attempts of one delivery racing).
+     */
+    const claimAndFile = async (i: Item) => {
       const box = boxes.get(i.index)!;
-      let ref = reserved;
-      let grant: Grant;
-      if (!ref) {
-        grant = await ctx.counters.take(box.id, { uids: 1, modSeqs: 1 });
-        ref = { mailboxId: box.id, uid: grant.firstUid };
-        const noted = await s.cas(
-          `UPDATE deliveries USING TTL ? SET mailbox_id = ?, uid = ?, claimed_at = ?
-           WHERE delivery_id = ? AND address = ? AND mailbox = ? AND nth = ? IF owner = ?`,
-          [ctx.recordTtlS, ref.mailboxId, ref.uid, Date.now(), delivery.id, ...key(i), me],
-        ).catch(async (err) => {
-          await grant.release();
-          throw err;
-        });
-        // Taken over meanwhile (this attempt stalled past STALE_MS): the UID is a gap.
-        if (!noted.applied) {
-          await grant.release();
-          return await waitFor(i);
-        }
-      } else if (await readMessage(s, ref.mailboxId, ref.uid)) {
-        return await markDone(i, ref);
-      } else {
-        grant = await ctx.counters.take(ref.mailboxId, { uids: 0, modSeqs: 1 });
+      const grant = await ctx.counters.take(box.id, { uids: 1, modSeqs: 1 });
+      let cas;
+      try {
+        cas = await s.cas(
+          `INSERT INTO deliveries (delivery_id, address, mailbox, nth, owner, claimed_at,
+           mailbox_id, uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS USING TTL ?`,
+          [
+            delivery.id,
+            ...key(i),
+            me,
+            Date.now(),
+            box.id,
+            grant.firstUid,
+            ctx.recordTtlS,
+          ],
+        );
+      } catch (err) {
+        await grant.release();
+        throw err;
       }
+      if (!cas.applied) {
+        await grant.release();
+        if (cas.row?.get("done") === true) refs[i.index] = refOf(cas.row);
+        else await waitFor(i);
+        return;
+      }
+      await write(i, { mailboxId: box.id, uid: grant.firstUid }, grant);
+    };
+    /** Writes the message at `ref` under the grant's modseq, then marks the item done. */
+    const write = async (i: Item, ref: MessageRef, grant: Grant) => {
       const modSeq = grant.firstModSeq;
       const item = delivery.items[i.index];
       try {
@@ -148,7 +147,36 @@ export async function fileDelivery(
       }
       touched.set(ref.mailboxId, Math.max(touched.get(ref.mailboxId) ?? 0, modSeq));
       written++;
-      return await markDone(i, ref);
+      await markDone(i, ref);
+    };
+    /** Files an item whose claim this attempt took over from a dead one. */
+    const refile = async (i: Item, reserved: MessageRef | undefined) => {
+      if (!reserved) return await claimed(i);
+      if (await readMessage(s, reserved.mailboxId, reserved.uid)) {
+        return await markDone(i, reserved);
+      }
+      const grant = await ctx.counters.take(reserved.mailboxId, { uids: 0, modSeqs: 1 });
+      await write(i, reserved, grant);
+    };
+    /** Files an item this attempt holds the claim of but no UID for yet. */
+    const claimed = async (i: Item) => {
+      const box = boxes.get(i.index)!;
+      const grant = await ctx.counters.take(box.id, { uids: 1, modSeqs: 1 });
+      const ref = { mailboxId: box.id, uid: grant.firstUid };
+      const noted = await s.cas(
+        `UPDATE deliveries USING TTL ? SET mailbox_id = ?, uid = ?, claimed_at = ?
+         WHERE delivery_id = ? AND address = ? AND mailbox = ? AND nth = ? IF owner = ?`,
+        [ctx.recordTtlS, ref.mailboxId, ref.uid, Date.now(), delivery.id, ...key(i), me],
+      ).catch(async (err) => {
+        await grant.release();
+        throw err;
+      });
+      // Taken over meanwhile (this attempt stalled past STALE_MS): the UID is a gap.
+      if (!noted.applied) {
+        await grant.release();
+        return await waitFor(i);
+      }
+      await write(i, ref, grant);
     };
     const markDone = async (i: Item, ref: MessageRef) => {
       await s.run(
@@ -181,7 +209,7 @@ export async function fileDelivery(
         if (takeover.applied) {
           const uid = optNum(row, "uid");
           const mailboxId = optStr(row, "mailbox_id");
-          return await file(i, uid && mailboxId ? { mailboxId, uid } : undefined);
+          return await refile(i, uid && mailboxId ? { mailboxId, uid } : undefined);
         }
       }
       throw new StoreError(
@@ -189,7 +217,7 @@ export async function fileDelivery(
         "conflict",
       );
     };
-    await Promise.all([...claimed.map((i) => file(i)), ...waiting.map(waitFor)]);
+    await Promise.all(open.map(claimAndFile));
   } finally {
     // A body written when no message came to use it (another attempt filed the items after
     // all, or a failure came first) has no reference and goes.
