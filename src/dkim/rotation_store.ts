@@ -31,7 +31,8 @@ export function rotatedKeyPath(keysDir: string, selector: string): string {
   return join(keysDir, ROTATION_DIR, `${selector}.pem`);
 }
 
-const cache = new Map<string, { mtime: number; size: number; keys: RotatedKey[] }>();
+/** Keyed by inode too: every write renames a new file into place, so a new state is a new inode. */
+const cache = new Map<string, { ino: number; mtime: number; size: number; keys: RotatedKey[] }>();
 
 /**
  * The rotated keys in `keysDir` ([] when rotation never ran), re-read only when the state
@@ -47,10 +48,11 @@ export async function readRotatedKeys(keysDir: string): Promise<RotatedKey[]> {
     throw err;
   }
   const mtime = info.mtime?.getTime() ?? 0;
+  const ino = info.ino ?? 0;
   const hit = cache.get(path);
-  if (hit && hit.mtime === mtime && hit.size === info.size) return hit.keys;
+  if (hit && hit.ino === ino && hit.mtime === mtime && hit.size === info.size) return hit.keys;
   const keys = parseState(await Deno.readTextFile(path).catch(() => ""), path);
-  cache.set(path, { mtime, size: info.size, keys });
+  cache.set(path, { ino, mtime, size: info.size, keys });
   return keys;
 }
 
