@@ -79,7 +79,9 @@ async function step(keysDir: string, times: RotationTimes, log: Logger): Promise
 
 /** `--run=dns`: the DNS server alone, until SIGTERM/SIGINT. */
 export async function runDnsOnly(configPath: string | undefined): Promise<number> {
-  const { config, path } = loadConfig(configPath);
+  const loaded = loadConfig(configPath);
+  let config = loaded.config;
+  const path = loaded.path;
   const log = createLogger(config.log_level, undefined, { node: config.node_id });
   if (config.dns.listen === "") {
     console.error('fsmtp: --run=dns needs dns.listen (e.g. "0.0.0.0:53") in the config');
@@ -89,6 +91,20 @@ export async function runDnsOnly(configPath: string | undefined): Promise<number
   const dns = await startDnsService(() => config, log);
   log.info("fsmtp.started", { config: path ?? "embedded defaults", hostname: config.hostname });
   console.log(`fsmtp: listening dns on ${dns.server.host}:${dns.server.port} (udp, tcp)`);
+  // SIGHUP (systemctl reload) re-reads the config: records and rotation delays apply at once.
+  const reload = () => {
+    try {
+      const next = loadConfig(configPath).config;
+      if (next.dns.listen !== config.dns.listen) {
+        log.warn("config.reload.needs_restart", { key: "dns" });
+      }
+      config = next;
+      log.info("config.reloaded", { config: path ?? "embedded defaults" });
+    } catch (err) {
+      log.error("config.reload.failed", { error: (err as Error).message, kept: "old config" });
+    }
+  };
+  Deno.addSignalListener("SIGHUP", reload);
   const signal = await new Promise<string>((resolve) => {
     const signals = ["SIGTERM", "SIGINT"] as const;
     const handlers = signals.map((sig) => {
@@ -101,6 +117,7 @@ export async function runDnsOnly(configPath: string | undefined): Promise<number
     });
   });
   log.info("fsmtp.stopping", { signal });
+  Deno.removeSignalListener("SIGHUP", reload);
   await dns.close();
   log.info("fsmtp.stopped");
   return 0;

@@ -16,6 +16,10 @@ export const MAX_QUERY = 4096;
 export const MAX_TCP_CONNECTIONS = 128;
 /** RFC 7766 §6.2.3: idle connections are closed after a few seconds. */
 export const TCP_IDLE_MS = 10_000;
+/** Queries of one connection waiting for their answer before it stops reading (RFC 7766 §6.2.1.1). */
+const MAX_PENDING = 32;
+/** Answer octets a connection may leave unread before it is closed. */
+const MAX_UNREAD = 256 * 1024;
 
 /** Options of {@link startDnsServer}. */
 export interface DnsServerOptions {
@@ -95,8 +99,10 @@ function serveTcp(
   socket.on("error", () => socket.destroy());
   socket.on("close", () => sockets.delete(socket));
   let buffered = new Uint8Array(0);
-  // Answers go out in the order the queries came (one chain per connection).
+  // Answers go out in the order the queries came (one chain per connection). A client that
+  // sends faster than it reads is paused, then cut, so it cannot make us buffer without end.
   let chain = Promise.resolve();
+  let pending = 0;
   socket.on("data", (chunk: Uint8Array) => {
     const next = new Uint8Array(buffered.length + chunk.length);
     next.set(buffered);
@@ -111,10 +117,15 @@ function serveTcp(
       if (buffered.length < 2 + length) break;
       const query = buffered.slice(2, 2 + length);
       buffered = buffered.slice(2 + length);
+      if (++pending >= MAX_PENDING) socket.pause();
       chain = chain.then(async () => {
         const reply = await answer(query, "tcp");
-        if (!reply) return;
-        if (socket.destroyed) return;
+        if (--pending < MAX_PENDING) socket.resume();
+        if (!reply || socket.destroyed) return;
+        if (socket.writableLength > MAX_UNREAD) {
+          socket.destroy();
+          return;
+        }
         const framed = new Uint8Array(2 + reply.length);
         framed[0] = reply.length >> 8;
         framed[1] = reply.length & 0xff;

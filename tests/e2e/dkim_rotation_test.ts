@@ -4,7 +4,8 @@
  * rotation): a mail signed before a rotation still verifies after it, a mail signed after it
  * carries the new selector, and once retire_after has passed the old selector is NXDOMAIN and
  * its private key file is gone. Mail is signed the way Outbound.sign does it: the keys
- * dkimSigningKeys picks now, then signMessage.
+ * dkimSigningKeys picks now, then signMessage. A second test submits mail to a running
+ * `fsmtp --run=all` with smtplib and checks what reaches the next MTA.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -13,10 +14,12 @@ import { dkimSigningKeys } from "../../src/dkim/current_keys.ts";
 import { rotatedKeyPath } from "../../src/dkim/rotation_store.ts";
 import { signMessage } from "../../src/dkim/sign.ts";
 import { waitFor } from "../helpers/outbound.ts";
-import { freePort, serverEnv } from "../helpers/test_server.ts";
+import { FakePeer } from "../helpers/smtp_peer.ts";
+import { freePort, runProgram, serverEnv, TestServer } from "../helpers/test_server.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const VERIFY = new URL("./dkim_verify.py", import.meta.url).pathname;
+const SUBMIT = new URL("./submission_send.py", import.meta.url).pathname;
 const DOMAIN = "rot.example";
 const dec = new TextDecoder();
 
@@ -129,9 +132,73 @@ Deno.test("dkim rotation: mail signed before a rotation verifies after it agains
     );
     assert.equal((await verify(port, before.file)).ok, false, "its key is gone from DNS");
     assert.match(output.text, new RegExp(`dkim\\.rotate\\.retired selector=${before.selector}`));
+    // SIGHUP (systemctl reload) re-reads the config; the server keeps answering.
+    child.kill("SIGHUP");
+    await waitFor("the reload", () => output.text.includes("config.reloaded") || undefined);
+    assert.equal(await digStatus(port, `_dmarc.${DOMAIN}`), "NOERROR");
   } finally {
     child.kill("SIGTERM");
     await child.status;
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("dkim rotation: fsmtp --run=all signs submitted mail with the rotated keys it serves", async () => {
+  const peer = await FakePeer.start();
+  const port = freePort();
+  const server = await TestServer.start({
+    dns: {
+      mx: { "peer.example": [[10, "mx.peer.example"]] },
+      a: { "mx.peer.example": "127.0.0.1" },
+    },
+    tables: {
+      outbound: { port: peer.port },
+      dns: { listen: `127.0.0.1:${port}`, ttl: "1s" },
+      dkim: { rotate: "4s", publish_ahead: "2s", retire_after: "30s" },
+    },
+  });
+  const keysDir = join(server.dir, "keys");
+  const ivy = "ivy@test.example";
+  const dkim = { ...defaultConfig().dkim, rotate: 4000, publish_ahead: 2000, retire_after: 30_000 };
+  /** Submits a mail like a client would and returns the delivered copy's file and selector. */
+  const send = async (name: string) => {
+    const before = peer.transactions.length;
+    const r = await runProgram("python3", [
+      SUBMIT,
+      String(server.submissionPort),
+      "starttls",
+      "PLAIN",
+      ivy,
+      "ivy's rotation password",
+      ivy,
+      "rex@peer.example",
+    ]);
+    assert.equal(r.stdout.trim(), "OK", r.stdout + r.stderr);
+    const delivered = await waitFor("the delivery", () => peer.transactions[before]?.content);
+    const file = join(server.dir, `${name}.eml`);
+    await Deno.writeFile(file, delivered);
+    return { file, selector: /\bs=([^;]+);/.exec(dec.decode(delivered))![1] };
+  };
+  const signingNow = async () => (await dkimSigningKeys(keysDir, "test.example", dkim))[0].selector;
+  try {
+    await server.addUser(ivy, "ivy's rotation password");
+    const first = await waitFor("a rotated key signing", async () => await signingNow());
+    const one = await send("one");
+    assert.match(one.selector, /^fsmtp-/);
+    await waitFor("the next key signing", async () => {
+      const now = await signingNow();
+      return now !== undefined && now !== first ? now : undefined;
+    });
+    const two = await send("two");
+    assert.match(two.selector, /^fsmtp-/);
+    assert.notEqual(two.selector, one.selector);
+    for (const mail of [one, two]) {
+      const verdict = await verify(port, mail.file);
+      assert.deepEqual([verdict.s, verdict.ok], [mail.selector, true], verdict.error);
+    }
+  } finally {
+    await server.stop();
+    await server.cleanup();
+    await peer.close();
   }
 });

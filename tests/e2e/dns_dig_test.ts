@@ -295,6 +295,15 @@ Deno.test("dns: dig, Deno.resolveDns and hostile packets against fsmtp's DNS ser
       assert.deepEqual([first[1], first[3] & 0x0f], [1, 0]);
       assert.deepEqual([second[1], second[3] & 0x0f], [2, 0]);
       assert.deepEqual([third[1], third[3] & 0x0f], [0xcd, 1]);
+      // 300 queries in one write: the server pauses reading while answers are pending, yet
+      // answers every one, in order.
+      const many = Array.from({ length: 300 }, (_, i) => frame(rawQuery(1000 + i, DOMAIN)));
+      await conn.write(Uint8Array.from(many.flatMap((f) => [...f])));
+      const answers = await readFramed(conn, 300);
+      assert.deepEqual(
+        answers.map((a) => (a[0] << 8) | a[1]),
+        Array.from({ length: 300 }, (_, i) => 1000 + i),
+      );
       // A length prefix over the query limit closes the connection.
       await conn.write(Uint8Array.from([0xff, 0xff, 1, 2, 3]));
       assert.deepEqual(await readFramed(conn, 1), []);
