@@ -101,8 +101,10 @@ export function zoneRecords(input: ZoneInput): ZoneContent {
   for (const ip of config.dns.ipv6) {
     add(host, RR_TYPE.AAAA, { kind: "address", octets: parseIpv6(ip)! });
   }
-  // RFC 7208 §2.3: an SPF record for the HELO name, unless it is a mail domain with its own.
-  if (!config.domains.includes(host)) txt(host, "v=spf1 a -all");
+  // RFC 7208 §2.3: an SPF record for the HELO name, unless it is a mail domain with its own;
+  // "a" needs the addresses, so only when they are published here.
+  const addressed = config.dns.ipv4.length + config.dns.ipv6.length > 0;
+  if (addressed && !config.domains.includes(host)) txt(host, "v=spf1 a -all");
   return { apexes, records };
 }
 
@@ -120,11 +122,7 @@ export function zoneFileLine(rr: ResourceRecord): string {
   let data: string;
   switch (d.kind) {
     case "address":
-      data = d.octets.length === 4
-        ? d.octets.join(".")
-        : Array.from({ length: 8 }, (_, i) =>
-          ((d.octets[2 * i] << 8) | d.octets[2 * i + 1]).toString(16))
-          .join(":");
+      data = d.octets.length === 4 ? d.octets.join(".") : ipv6Text(d.octets);
       break;
     case "name":
       data = fqdn(d.name);
@@ -149,4 +147,19 @@ export function zoneFileLine(rr: ResourceRecord): string {
       break;
   }
   return `${fqdn(rr.name)}\t${rr.ttl}\tIN\t${TYPE_NAMES.get(rr.type) ?? `TYPE${rr.type}`}\t${data}`;
+}
+
+/** RFC 5952 §4: lower-case hex groups, the longest run of two or more zero groups as "::". */
+function ipv6Text(octets: Uint8Array): string {
+  const groups = Array.from({ length: 8 }, (_, i) => (octets[2 * i] << 8) | octets[2 * i + 1]);
+  let best = { at: -1, length: 1 };
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > best.length) best = { at: i, length: j - i };
+    i = j > i ? j : i + 1;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best.at < 0) return hex.join(":");
+  return `${hex.slice(0, best.at).join(":")}::${hex.slice(best.at + best.length).join(":")}`;
 }
