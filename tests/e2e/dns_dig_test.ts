@@ -123,6 +123,18 @@ function rawQuery(id: number, name: string): Uint8Array {
   ]);
 }
 
+/** A query with its two-octet length prefix (RFC 1035 §4.2.2). */
+const frame = (q: Uint8Array) => Uint8Array.from([q.length >> 8, q.length & 0xff, ...q]);
+
+/** Polls until a TCP query is answered (the server noticed the closed connections). */
+async function waitForDig(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if ((await dig(port, "+tcp", DOMAIN, "MX")).status === "NOERROR") return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error("the DNS server never answered over TCP again");
+}
+
 Deno.test("dns: dig, Deno.resolveDns and hostile packets against fsmtp's DNS server", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "fsmtp-dns-" });
   await Deno.mkdir(join(dir, "keys"), { mode: 0o700 });
@@ -283,7 +295,6 @@ Deno.test("dns: dig, Deno.resolveDns and hostile packets against fsmtp's DNS ser
       assert.equal(await udpExchange(port, Uint8Array.from([1, 2, 3])), undefined);
       // TCP: two queries in one write, answered in order on one connection; then garbage.
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      const frame = (q: Uint8Array) => Uint8Array.from([q.length >> 8, q.length & 0xff, ...q]);
       await conn.write(
         Uint8Array.from([
           ...frame(rawQuery(1, DOMAIN)),
@@ -310,6 +321,28 @@ Deno.test("dns: dig, Deno.resolveDns and hostile packets against fsmtp's DNS ser
       conn.close();
       const after = await dig(port, DOMAIN, "MX");
       assert.equal(after.status, "NOERROR");
+    });
+
+    await t.step("at most 128 TCP connections at once", async () => {
+      const open: Deno.TcpConn[] = [];
+      try {
+        for (let i = 0; i < 128; i++) {
+          open.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+        }
+        // Every one of them is served…
+        const first = open[0];
+        await first.write(frame(rawQuery(7, DOMAIN)));
+        assert.equal((await readFramed(first, 1)).length, 1);
+        // …and one more is closed on arrival.
+        const extra = await Deno.connect({ hostname: "127.0.0.1", port });
+        await extra.write(frame(rawQuery(8, DOMAIN))).catch(() => 0);
+        assert.deepEqual(await readFramed(extra, 1).catch(() => []), []);
+        extra.close();
+      } finally {
+        for (const c of open) c.close();
+      }
+      // Once they are gone, dig gets in again.
+      await waitForDig(port);
     });
   } finally {
     await server.stop();
