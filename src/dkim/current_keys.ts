@@ -78,7 +78,10 @@ export async function publishedDkimKeys(
 }
 
 async function hasOwnFolder(keysDir: string, domain: string): Promise<boolean> {
-  const dir = join(keysDir, domain.toLowerCase().replace(/\.$/, ""));
+  const name = domain.toLowerCase().replace(/\.$/, "");
+  // Only a domain name can be a folder name here; loadDkimKeys reports anything else.
+  if (!/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(name)) return false;
+  const dir = join(keysDir, name);
   for (const file of Object.values(DKIM_KEY_FILES)) {
     if (await stat(join(dir, file))) return true;
   }
