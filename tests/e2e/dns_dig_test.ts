@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
 import { join } from "node:path";
 import { derToPem } from "../../src/tls/pem.ts";
-import { freePort, TestServer } from "../helpers/test_server.ts";
+import { freePort, runCli, TestServer } from "../helpers/test_server.ts";
 
 const DOMAIN = "test.example";
 const HOST = "mx.test.example";
@@ -321,6 +321,59 @@ Deno.test("dns: dig, Deno.resolveDns and hostile packets against fsmtp's DNS ser
       conn.close();
       const after = await dig(port, DOMAIN, "MX");
       assert.equal(after.status, "NOERROR");
+    });
+
+    await t.step(
+      "--dns-records lists what the server answers; --dkim-rotate publishes",
+      async () => {
+        const records = await server.cli(["--dns-records"]);
+        assert.equal(records.code, 0, records.out);
+        for (const selector of ["default", rotated]) {
+          const line = new RegExp(
+            `^${selector}\\._domainkey\\.${DOMAIN}\\.\\t30\\tIN\\tTXT\\t(.*)$`,
+            "m",
+          )
+            .exec(records.out);
+          assert.ok(line, records.out);
+          const served = await dig(port, "+tcp", `${selector}._domainkey.${DOMAIN}`, "TXT");
+          assert.equal(data(served.answers)[0], line[1]);
+        }
+        assert.match(
+          records.out,
+          new RegExp(
+            `^_submission\\._tcp\\.${DOMAIN}\\.\\t30\\tIN\\tSRV\\t10 1 ${server.submissionPort} ${HOST}\\.$`,
+            "m",
+          ),
+        );
+        assert.match(records.out, new RegExp(`^${DOMAIN}\\.\\t30\\tIN\\tNS\\t${HOST}\\.$`, "m"));
+        const rotate = await server.cli(["--dkim-rotate"]);
+        assert.equal(rotate.code, 0, rotate.out);
+        const created = /published DKIM selector (\S+);/.exec(rotate.out)![1];
+        assert.notEqual(created, rotated);
+        // The running DNS server publishes the new key without a restart.
+        for (let i = 0; i < 100; i++) {
+          if (
+            (await dig(port, `${created}._domainkey.${DOMAIN}`, "TXT")).status === "NOERROR"
+          ) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.equal((await dig(port, `${created}._domainkey.${DOMAIN}`, "TXT")).status, "NOERROR");
+        // With rotation off the command refuses, naming the key.
+        const offConfig = join(dir, "off.toml");
+        await Deno.writeTextFile(
+          offConfig,
+          (await Deno.readTextFile(server.configPath)) + '[dkim]\nrotate = "off"\n',
+        );
+        const off = await runCli(["--dkim-rotate", "--config", offConfig]);
+        assert.equal(off.code, 1, off.out);
+        assert.match(off.out, /dkim\.rotate is off/);
+      },
+    );
+
+    await t.step("an idle TCP connection is closed by the server", async () => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      assert.equal(await conn.read(new Uint8Array(16)), null);
+      conn.close();
     });
 
     await t.step("at most 128 TCP connections at once", async () => {
