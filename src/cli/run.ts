@@ -110,6 +110,10 @@ export async function runServers(target: string, configPath: string | undefined)
           log.warn("config.reload.needs_restart", { key });
         }
       }
+      // The DNS records follow the new config at once; only its address needs a restart.
+      if (next.dns.listen !== runtime.config.dns.listen) {
+        log.warn("config.reload.needs_restart", { key: "dns.listen" });
+      }
       runtime.update(next, tls);
       gate.limits = runtime.gateLimits();
       log.info("config.reloaded", { config: path ?? "embedded defaults" });
