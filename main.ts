@@ -14,6 +14,7 @@ import { mailtest } from "./src/cli/mailtest.ts";
 import { sendDirect } from "./src/cli/direct_send.ts";
 import { syncCommand } from "./src/cli/sync.ts";
 import { migrateStoreCommand } from "./src/cli/migrate_store.ts";
+import { dkimRotateCommand } from "./src/cli/dkim_rotate.ts";
 
 const OPTIONS = {
   help: { type: "boolean", short: "h" },
@@ -29,6 +30,7 @@ const OPTIONS = {
   sync: { type: "boolean", short: "s" },
   config: { type: "string" },
   "dns-records": { type: "boolean" },
+  "dkim-rotate": { type: "boolean" },
   queue: { type: "boolean" },
   from: { type: "string" },
   to: { type: "string", multiple: true },
@@ -93,7 +95,7 @@ async function main(args: string[]): Promise<number> {
   if (values.queue) return await queueCommand(positionals, { config });
   if (values["dns-records"]) {
     if (positionals.length > 1) return usageError("--dns-records takes at most one domain");
-    return printDnsRecords(positionals[0], { config });
+    return await printDnsRecords(positionals[0], { config });
   }
   if (positionals.length > 0) return usageError(`unexpected argument ${positionals[0]}`);
   if (values.test) return await selfTest({ config });
@@ -111,6 +113,7 @@ async function main(args: string[]): Promise<number> {
     }, (message, verbose) => sendDirect(loadConfig(config).config, message, verbose));
   }
   if (values.sync) return await syncCommand({ config });
+  if (values["dkim-rotate"]) return await dkimRotateCommand({ config });
   if (values["migrate-store"]) {
     return await migrateStoreCommand({ config, force: values.force ?? false });
   }

@@ -20,6 +20,7 @@ const NEEDED: Record<string, string> = {
   mbsync: "isync", // a real IMAP synchroniser for tests/e2e/imap_mbsync_test.ts
   "redis-server": "redis-server", // a real Redis for the feed, coordinator and two-node tests
   "redis-cli": "redis-server",
+  dig: "bind9-dnsutils", // BIND's DNS client against fsmtp's DNS server (tests/e2e/dns_dig_test.ts)
 };
 
 function has(command: string): boolean {

@@ -1,68 +1,63 @@
 /**
  * `fsmtp --dns-records [DOMAIN]`: prints the DNS records a mail domain needs, from the config
- * and the DKIM keys: MX, SPF (RFC 7208), DKIM (RFC 6376 §3.6.2), DMARC (RFC 7489) and the
- * address records of the host name.
+ * and the DKIM keys: MX, SPF (RFC 7208), every DKIM selector published now (RFC 6376
+ * §3.6.2), DMARC (RFC 7489), MTA-STS (RFC 8461) when configured, the client SRV records of
+ * RFC 6186, and the address records of the host name. The same records fsmtp's own DNS server
+ * answers with.
  */
-import { createPublicKey } from "node:crypto";
-import { join } from "node:path";
 import type { Config } from "../config/config.ts";
 import { loadConfig } from "../config/load_config.ts";
-import { DKIM_KEY_FILES } from "../dkim/keys.ts";
-import { type DkimAlgorithm, dkimSelector } from "../dkim/sign.ts";
-import { dkimTxtRecord } from "../dkim/keys.ts";
+import { publishedDkimKeys } from "../dkim/current_keys.ts";
+import { zoneFileLine, zoneRecords } from "../dns_server/zone_records.ts";
+import { RR_TYPE } from "../dns_server/wire.ts";
 
 /** The zone-file lines for `domain`. */
-export function dnsRecords(config: Config, domain: string): string[] {
+export async function dnsRecords(
+  config: Config,
+  domain: string,
+  now = Date.now(),
+): Promise<string[]> {
   const host = config.hostname;
-  const lines = [
-    `; DNS records for ${domain}, served by ${host}`,
-    `${domain}.\t3600\tIN\tMX\t10 ${host}.`,
-    `${domain}.\t3600\tIN\tTXT\t"v=spf1 mx -all"`,
-  ];
-  for (const algorithm of Object.keys(DKIM_KEY_FILES) as DkimAlgorithm[]) {
-    const file = dkimKeyFile(config.keys_dir, domain, algorithm);
-    if (!file) continue;
-    const publicPem = createPublicKey(Deno.readTextFileSync(file))
-      .export({ type: "spki", format: "pem" }).toString();
-    const value = dkimTxtRecord(publicPem, algorithm);
-    // RFC 6376 §3.6.2.2: a TXT string holds 255 octets at most; longer values are split.
-    const strings = value.match(/.{1,255}/g)!.map((s) => `"${s}"`).join(" ");
-    const name = `${dkimSelector(config.dkim.selector, algorithm)}._domainkey.${domain}.`;
-    lines.push(`${name}\t3600\tIN\tTXT\t${strings}`);
+  const dkim = new Map([[
+    domain,
+    await publishedDkimKeys(config.keys_dir, domain, config.dkim, now),
+  ]]);
+  const { records } = zoneRecords({ config, dkim, serial: 0 });
+  const inDomain = (name: string) => name === domain || name.endsWith(`.${domain}`);
+  const lines = [`; DNS records for ${domain}, served by ${host}`];
+  const ttl = Math.floor(config.dns.ttl / 1000);
+  for (const rr of records) {
+    const zoneOnly = [RR_TYPE.SOA, RR_TYPE.NS, RR_TYPE.A, RR_TYPE.AAAA] as number[];
+    const shown = inDomain(rr.name) || (rr.name === host && rr.type === RR_TYPE.TXT);
+    if (shown && !zoneOnly.includes(rr.type)) lines.push(zoneFileLine(rr));
   }
-  lines.push(
-    `_dmarc.${domain}.\t3600\tIN\tTXT\t"v=DMARC1; p=quarantine; rua=mailto:postmaster@${domain}"`,
-    `${host}.\t3600\tIN\tA\t<this server's IPv4 address>`,
-    `${host}.\t3600\tIN\tAAAA\t<this server's IPv6 address, if it has one>`,
-    `; and at your hosting provider: reverse DNS (PTR) of those addresses = ${host}`,
-  );
+  const addresses = records.filter((rr) => rr.type === RR_TYPE.A || rr.type === RR_TYPE.AAAA);
+  lines.push(...addresses.map(zoneFileLine));
+  if (config.dns.ipv4.length === 0) {
+    lines.push(`${host}.\t${ttl}\tIN\tA\t<this server's IPv4 address>`);
+  }
+  if (config.dns.ipv6.length === 0) {
+    lines.push(`${host}.\t${ttl}\tIN\tAAAA\t<this server's IPv6 address, if it has one>`);
+  }
+  if (config.dns.listen !== "") {
+    lines.push(
+      `; fsmtp's DNS server (dns.listen) answers all of these: delegate ${domain} to it at the ` +
+        `parent zone (your registrar) with`,
+      `${domain}.\t${ttl}\tIN\tNS\t${host}.`,
+    );
+    if (inDomain(host)) {
+      lines.push(`; and, since ${host} lies inside ${domain}, glue: its A/AAAA above`);
+    }
+  }
+  lines.push(`; and at your hosting provider: reverse DNS (PTR) of those addresses = ${host}`);
   return lines;
 }
 
-/** The DKIM key file used for `domain`: the domain's own folder first, then the default. */
-function dkimKeyFile(
-  keysDir: string,
-  domain: string,
-  algorithm: DkimAlgorithm,
-): string | undefined {
-  for (
-    const file of [
-      join(keysDir, domain, DKIM_KEY_FILES[algorithm]),
-      join(keysDir, DKIM_KEY_FILES[algorithm]),
-    ]
-  ) {
-    try {
-      Deno.statSync(file);
-      return file;
-    } catch {
-      // Not there; try the next place.
-    }
-  }
-  return undefined;
-}
-
 /** The command; prints the records for DOMAIN, or for every local domain. */
-export function printDnsRecords(domain: string | undefined, opts: { config?: string }): number {
+export async function printDnsRecords(
+  domain: string | undefined,
+  opts: { config?: string },
+): Promise<number> {
   const { config } = loadConfig(opts.config);
   const domains = domain ? [domain.toLowerCase()] : config.domains;
   for (const d of domains) {
@@ -71,12 +66,14 @@ export function printDnsRecords(domain: string | undefined, opts: { config?: str
       return 1;
     }
   }
-  if (!dkimKeyFile(config.keys_dir, domains[0], "rsa-sha256")) {
+  if ((await publishedDkimKeys(config.keys_dir, domains[0], config.dkim)).length === 0) {
     console.error(
       `fsmtp: no DKIM key in ${config.keys_dir} yet: start the server once (it creates one)`,
     );
     return 1;
   }
-  console.log(domains.map((d) => dnsRecords(config, d).join("\n")).join("\n\n"));
+  const blocks = [];
+  for (const d of domains) blocks.push((await dnsRecords(config, d)).join("\n"));
+  console.log(blocks.join("\n\n"));
   return 0;
 }

@@ -5,7 +5,9 @@ Usage: fsmtp COMMAND [--config PATH]
 
 Commands:
   -h, --help                      this text
-  -r, --run=smtp|pop3|imap|all    start the servers (all: every listener configured)
+  -r, --run=smtp|pop3|imap|dns|all
+                                  start the servers (all: every listener configured;
+                                  dns: the authoritative DNS server of [dns] listen)
   -a, --adduser ADDRESS           add a user; asks for the password (not echoed)
         [--password-stdin]        read the password from standard input instead
         [--recovery-key]          also print a one-time recovery key for the mail
@@ -16,7 +18,10 @@ Commands:
       --users                     list users
       --queue [retry ID|all | delete ID]
                                   list the outbound queue, retry or delete a message
-      --dns-records [DOMAIN]      print the DNS records (MX, SPF, DKIM, DMARC) to publish
+      --dns-records [DOMAIN]      print the DNS records (MX, SPF, DKIM, DMARC, SRV) to
+                                  publish, with every DKIM selector published now
+      --dkim-rotate               publish a new DKIM key now (it signs after
+                                  dkim.publish_ahead) and withdraw retired ones
   -t, --test                      check config, keys, store and ports; exit 1 on any FAIL
   -m, --mailtest --from A --to B  compose, DKIM-sign and send a test mail (through the queue)
         [--subject S] [--text T | --html H] [--attach FILE]…

@@ -69,6 +69,7 @@ export async function mailtest(opts: MailtestOptions, sendDirect: DirectSender):
     const outbound = new Outbound(store.queue, delivery, {
       keysDir: () => config.keys_dir,
       selector: () => config.dkim.selector,
+      dkim: () => config.dkim,
       hostname: () => config.hostname,
     });
     const local: string[] = [];

@@ -1,5 +1,5 @@
 /**
- * `fsmtp --run=smtp|pop3|imap|all`: starts the servers, creating on first run what is missing
+ * `fsmtp --run=smtp|pop3|imap|dns|all`: starts the servers, creating on first run what is missing
  * (keys, data folder); SIGHUP re-reads the config, SIGTERM/SIGINT shut down gracefully.
  */
 import type { SecureContext } from "node:tls";
@@ -19,9 +19,10 @@ import { deliveryOptions } from "../mail/delivery_options.ts";
 import { openStore, prepareKeys } from "./setup.ts";
 import { openNodeServices } from "./redis_services.ts";
 import { certificateFileExpiryWarning } from "../tls/cert_expiry.ts";
+import { type DnsService, runDnsOnly, startDnsService } from "./run_dns.ts";
 
 /** The services `--run` accepts. */
-export const RUN_TARGETS = ["smtp", "pop3", "imap", "all"] as const;
+export const RUN_TARGETS = ["smtp", "pop3", "imap", "dns", "all"] as const;
 
 /** The listeners each target starts. */
 const TARGET_LISTENERS: Record<string, ListenerKey[]> = {
@@ -42,6 +43,7 @@ export async function runServers(target: string, configPath: string | undefined)
     console.error(`fsmtp: --run takes one of ${RUN_TARGETS.join(", ")}, not "${target}"`);
     return 2;
   }
+  if (target === "dns") return await runDnsOnly(configPath);
   const { config, path } = loadConfig(configPath);
   // node_id on every line: several nodes may write to one log store (issue 10).
   const log = createLogger(config.log_level, undefined, { node: config.node_id });
@@ -63,13 +65,18 @@ export async function runServers(target: string, configPath: string | undefined)
   gate.shared = node.coordinator.connectionsPerIp?.(() => gate.limits.maxConnectionsPerIp);
 
   const services: Service[] = [];
+  let dns: DnsService | undefined;
   try {
+    if (target === "all" && config.dns.listen !== "") {
+      dns = await startDnsService(() => runtime.config, log);
+    }
     for (const key of TARGET_LISTENERS[target]) {
       const address = config.listen[key];
       if (address !== "") services.push(await startOne(key, address, runtime, gate, log));
     }
   } catch (err) {
     await Promise.all(services.map((s) => s.shutdown(0)));
+    await dns?.close();
     await node.close();
     throw err;
   }
@@ -78,10 +85,11 @@ export async function runServers(target: string, configPath: string | undefined)
     hostname: config.hostname,
     domains: config.domains.join(","),
   });
+  if (dns) console.log(`fsmtp: listening dns on ${dns.server.host}:${dns.server.port} (udp, tcp)`);
   for (const s of services) {
     console.log(`fsmtp: listening ${s.listener.name} on ${s.listener.host}:${s.listener.port}`);
   }
-  if (services.length === 0) {
+  if (services.length === 0 && !dns) {
     console.error(`fsmtp: every listener of --run=${target} is disabled in [listen]`);
     await node.close();
     return 1;
@@ -102,6 +110,10 @@ export async function runServers(target: string, configPath: string | undefined)
           log.warn("config.reload.needs_restart", { key });
         }
       }
+      // The DNS records follow the new config at once; only its address needs a restart.
+      if (next.dns.listen !== runtime.config.dns.listen) {
+        log.warn("config.reload.needs_restart", { key: "dns.listen" });
+      }
       runtime.update(next, tls);
       gate.limits = runtime.gateLimits();
       log.info("config.reloaded", { config: path ?? "embedded defaults" });
@@ -118,6 +130,7 @@ export async function runServers(target: string, configPath: string | undefined)
   log.info("fsmtp.stopping", { signal: stop });
   Deno.removeSignalListener("SIGHUP", reload);
   await Promise.all(services.map((s) => s.shutdown(SHUTDOWN_GRACE_MS)));
+  await dns?.close();
   await runtime.stopQueue();
   await node.close();
   log.info("fsmtp.stopped");

@@ -80,6 +80,7 @@ export class Runtime {
     this.outbound = new Outbound(queue, this.delivery, {
       keysDir: () => this.config.keys_dir,
       selector: () => this.config.dkim.selector,
+      dkim: () => this.config.dkim,
       hostname: () => this.config.hostname,
     });
     this.submission = new Submission(this.delivery, this.outbound);

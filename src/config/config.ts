@@ -46,6 +46,27 @@ export interface Config {
   dkim: {
     /** DKIM selector (RFC 6376 §3.1); keys per domain live in keys_dir. */
     selector: string;
+    /**
+     * Milliseconds between new DKIM keys (dated selectors); 0 = never rotate, sign with
+     * `selector`. Automatic only where fsmtp's DNS server runs; `--dkim-rotate` otherwise.
+     */
+    rotate: number;
+    /** Milliseconds a new key is published before it signs; longer than `dns.ttl`. */
+    publish_ahead: number;
+    /** Milliseconds an old key stays published after it last signed; then it is deleted. */
+    retire_after: number;
+  };
+  dns: {
+    /** "host:port" of the authoritative DNS server (UDP and TCP); "" = off. */
+    listen: string;
+    /** Addresses published as the hostname's A records. */
+    ipv4: string[];
+    /** Addresses published as the hostname's AAAA records. */
+    ipv6: string[];
+    /** Milliseconds (whole seconds) resolvers may cache the records. */
+    ttl: number;
+    /** The id of the MTA-STS policy (RFC 8461 §3.1) in `_mta-sts` TXT; "" = none published. */
+    mta_sts_id: string;
   };
   outbound: {
     /** "host:port" of the DNS server for MX lookups; "" = the system's resolver. */
@@ -169,7 +190,15 @@ export function defaultConfig(): Config {
       failure_window: 15 * 60_000,
     },
     inbound: { checks: true, dmarc_policy: "enforce" },
-    dkim: { selector: "default" },
+    // rotate: existing installs keep signing with `selector` until fsmtp's DNS server runs or
+    // `--dkim-rotate` is called: nothing rotates where nobody publishes the new keys.
+    dkim: {
+      selector: "default",
+      rotate: 86_400_000,
+      publish_ahead: 3_600_000,
+      retire_after: 7 * 86_400_000,
+    },
+    dns: { listen: "", ipv4: [], ipv6: [], ttl: 1_800_000, mta_sts_id: "" },
     outbound: {
       resolver: "",
       port: 25,

@@ -5,6 +5,7 @@
 import { parse as parseToml } from "smol-toml";
 import { type Config, defaultConfig } from "./config.ts";
 import { parseDuration } from "./duration.ts";
+import { parseIpv4, parseIpv6 } from "../dns_server/ip.ts";
 
 /** A configuration problem, worded for the operator: what, where, and what to do. */
 export class ConfigError extends Error {
@@ -33,6 +34,11 @@ type Kind =
   | "boolean"
   | "text"
   | "redis_url"
+  | "rotate"
+  | "ipv4s"
+  | "ipv6s"
+  | "ttl"
+  | "mta_sts_id"
   | { oneOf: readonly string[] };
 
 /** Every key the file may hold, with how to read it. Unknown keys are errors: typos must show. */
@@ -59,6 +65,14 @@ const SCHEMA: Record<string, Kind> = {
   "inbound.checks": "boolean",
   "inbound.dmarc_policy": { oneOf: ["enforce", "record"] },
   "dkim.selector": "label",
+  "dkim.rotate": "rotate",
+  "dkim.publish_ahead": "duration",
+  "dkim.retire_after": "duration",
+  "dns.listen": "listen",
+  "dns.ipv4": "ipv4s",
+  "dns.ipv6": "ipv6s",
+  "dns.ttl": "ttl",
+  "dns.mta_sts_id": "mta_sts_id",
   "outbound.resolver": "listen",
   "outbound.port": "port",
   "outbound.require_tls": "boolean",
@@ -171,7 +185,7 @@ function envNameToKey(name: string): string | undefined {
 function fromEnv(kind: Kind, value: string): unknown {
   if (kind === "boolean" && /^(true|false)$/.test(value.trim())) return value.trim() === "true";
   if (kind === "port" && /^\d+$/.test(value.trim())) return Number(value);
-  if (kind === "domains" || kind === "hosts") {
+  if (kind === "domains" || kind === "hosts" || kind === "ipv4s" || kind === "ipv6s") {
     return value.split(",").map((d) => d.trim()).filter((d) => d !== "");
   }
   const numeric = kind === "count" || kind === "size" || kind === "quota" || kind === "rate";
@@ -292,6 +306,35 @@ function convert(kind: Kind, raw: unknown, where: string): unknown {
         fail('"redis://host:port/db" (or "rediss://" for TLS), or "" for no Redis');
       }
       return raw;
+    case "rotate": {
+      if (raw === "" || raw === "0" || raw === "off") return 0;
+      const ms = typeof raw === "string" ? parseDuration(raw) : undefined;
+      if (ms === undefined || ms < 1000) fail('a duration such as "1d", or "off" for a fixed key');
+      return ms;
+    }
+    case "ipv4s":
+    case "ipv6s": {
+      const parse = kind === "ipv4s" ? parseIpv4 : parseIpv6;
+      const list = Array.isArray(raw) ? raw : fail('a list of addresses such as ["192.0.2.1"]');
+      return list.map((a) =>
+        typeof a === "string" && parse(a)
+          ? a
+          : fail(`${kind === "ipv4s" ? "IPv4" : "IPv6"} addresses`)
+      );
+    }
+    case "ttl": {
+      // Whole seconds (RFC 2181 §8); a week is plenty for records that rotate.
+      const ms = typeof raw === "string" ? parseDuration(raw) : undefined;
+      if (ms === undefined || ms % 1000 !== 0 || ms > 7 * 86_400_000) {
+        fail('whole seconds up to 7d, such as "30m"');
+      }
+      return ms;
+    }
+    case "mta_sts_id":
+      if (typeof raw !== "string" || !/^[a-zA-Z0-9]{0,32}$/.test(raw)) {
+        fail('1 to 32 letters and digits such as "20261130", or "" for no MTA-STS record');
+      }
+      return raw;
     case "delay": {
       const ms = typeof raw === "string" ? parseDuration(raw) : undefined;
       if (ms === undefined || ms > 60_000) fail('a duration up to 1m, such as "0s" or "2s"');
@@ -332,6 +375,18 @@ function checkWhole(config: Config, source: string): void {
     throw new ConfigError(
       `limits.max_inflight_octets in ${source} is smaller than limits.max_message_size: no ` +
         `message of the largest allowed size could ever be received`,
+    );
+  }
+  if (config.dkim.rotate > 0 && config.dkim.publish_ahead <= config.dns.ttl) {
+    throw new ConfigError(
+      `dkim.publish_ahead in ${source} must be longer than dns.ttl: a new DKIM key must be ` +
+        `visible to every resolver before mail is signed with it`,
+    );
+  }
+  if (config.dkim.rotate > 0 && config.dkim.rotate <= config.dkim.publish_ahead) {
+    throw new ConfigError(
+      `dkim.rotate in ${source} must be longer than dkim.publish_ahead, or every key would be ` +
+        `replaced before it ever signs`,
     );
   }
   if (config.limits.max_connections_per_ip > config.limits.max_connections) {

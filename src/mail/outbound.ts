@@ -4,6 +4,7 @@
  * sender's INBOX directly, or out through the queue with the null sender.
  */
 import { loadDkimKeys } from "../dkim/keys.ts";
+import { type DkimConfig, dkimSigningKeys } from "../dkim/current_keys.ts";
 import { signMessage } from "../dkim/sign.ts";
 import type { QueueStore } from "../queue/queue_store.ts";
 import type { EnqueueRecipient, OutboundDsn } from "../queue/types.ts";
@@ -25,6 +26,8 @@ export interface OutgoingMessage {
 export interface OutboundSettings {
   keysDir(): string;
   selector(): string;
+  /** `[dkim]`, whose rotation picks the key; without it the fixed keys always sign. */
+  dkim?(): DkimConfig;
   /** The domain DSNs are signed for (this server's host name). */
   hostname(): string;
 }
@@ -93,7 +96,10 @@ export class Outbound {
   /** `content` with DKIM-Signature fields for the sender's domain (or this host's) prepended. */
   async sign(content: Uint8Array, from: string): Promise<Uint8Array> {
     const domain = domainOf(from) || this.settings.hostname();
-    const keys = await loadDkimKeys(this.settings.keysDir(), domain);
+    const dkim = this.settings.dkim?.();
+    const keys = dkim
+      ? await dkimSigningKeys(this.settings.keysDir(), domain, dkim)
+      : await loadDkimKeys(this.settings.keysDir(), domain);
     const signature = await signMessage(content, {
       domain,
       selector: this.settings.selector(),

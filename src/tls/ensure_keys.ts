@@ -137,7 +137,7 @@ async function chmod(path: string, mode: number): Promise<void> {
  * over `path`; rename within one directory is atomic on POSIX file systems. The file gets its
  * final mode before it is visible under the real name, so a key is never world-readable.
  */
-async function writeFileAtomic(path: string, text: string, mode: number): Promise<void> {
+export async function writeFileAtomic(path: string, text: string, mode: number): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${crypto.randomUUID()}.tmp`);
   try {
     const file = await Deno.open(tmp, { write: true, createNew: true, mode });

@@ -213,10 +213,10 @@ Deno.test("cli: --test passes on a fresh setup once keys exist; --dns-records", 
   try {
     const records = await server.cli(["--dns-records"]);
     assert.equal(records.code, 0, records.out);
-    assert.match(records.out, /^test\.example\.\t3600\tIN\tMX\t10 mx\.test\.example\.$/m);
-    assert.match(records.out, /^test\.example\.\t3600\tIN\tTXT\t"v=spf1 mx -all"$/m);
-    assert.match(records.out, /^_dmarc\.test\.example\.\t3600\tIN\tTXT\t"v=DMARC1; /m);
-    const dkim = /^default\._domainkey\.test\.example\.\t3600\tIN\tTXT\t(.*)$/m.exec(records.out);
+    assert.match(records.out, /^test\.example\.\t1800\tIN\tMX\t10 mx\.test\.example\.$/m);
+    assert.match(records.out, /^test\.example\.\t1800\tIN\tTXT\t"v=spf1 mx -all"$/m);
+    assert.match(records.out, /^_dmarc\.test\.example\.\t1800\tIN\tTXT\t"v=DMARC1; /m);
+    const dkim = /^default\._domainkey\.test\.example\.\t1800\tIN\tTXT\t(.*)$/m.exec(records.out);
     assert.ok(dkim, records.out);
     const published = dkim[1].replace(/" "/g, "").replace(/"/g, "");
     const pem = await Deno.readTextFile(join(server.dir, "keys", "dkim-public.pem"));

@@ -6,7 +6,7 @@
 import fc from "fast-check";
 
 /** The parser families that can be fuzzed, as `--only=` names them. */
-export const GROUPS = ["smtp", "pop3", "imap", "dot", "dkim", "config", "mime"] as const;
+export const GROUPS = ["smtp", "pop3", "imap", "dot", "dkim", "config", "mime", "dns"] as const;
 
 /** One parser family. */
 export type Group = typeof GROUPS[number];

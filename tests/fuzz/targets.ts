@@ -1,6 +1,7 @@
 /** Every fuzz target, by group; the CI test and bench/fuzz.ts both run this list. */
 import { configTargets } from "./config_targets.ts";
 import { dkimTargets } from "./dkim_targets.ts";
+import { dnsTargets } from "./dns_targets.ts";
 import { dotTargets } from "./dot_targets.ts";
 import type { FuzzTarget } from "./harness.ts";
 import { imapTargets } from "./imap_targets.ts";
@@ -17,4 +18,5 @@ export const TARGETS: FuzzTarget[] = [
   ...dkimTargets,
   ...configTargets,
   ...mimeTargets,
+  ...dnsTargets,
 ];
