@@ -5,7 +5,8 @@ Usage: fsmtp COMMAND [--config PATH]
 
 Commands:
   -h, --help                      this text
-  -r, --run=smtp|pop3|imap|all    start the servers (all: every listener configured)
+  -r, --run=smtp|pop3|imap|http|all
+                                  start the servers (all: every listener configured)
   -a, --adduser ADDRESS           add a user; asks for the password (not echoed)
         [--password-stdin]        read the password from standard input instead
         [--recovery-key]          also print a one-time recovery key for the mail
@@ -14,6 +15,9 @@ Commands:
         [--password-stdin]        read current and new password, one per line
         [--recovery-key]          use the recovery key instead of the current password
       --users                     list users
+      --token ADDRESS             make an HTTP API token for a user, printed once
+        [--revoke ID]             revoke the user's token ID instead
+      --tokens ADDRESS            list a user's HTTP API tokens (ids, creation times)
       --queue [retry ID|all | delete ID]
                                   list the outbound queue, retry or delete a message
       --dns-records [DOMAIN]      print the DNS records (MX, SPF, DKIM, DMARC) to publish

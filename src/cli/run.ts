@@ -19,15 +19,20 @@ import { deliveryOptions } from "../mail/delivery_options.ts";
 import { openStore, prepareKeys } from "./setup.ts";
 import { openNodeServices } from "./redis_services.ts";
 import { certificateFileExpiryWarning } from "../tls/cert_expiry.ts";
+import { type HttpService, startHttpServer } from "../http/server.ts";
+import { httpPorts } from "./http_ports.ts";
+import { timedStore } from "../metrics/timed_store.ts";
+import { trackDeliveryStatus } from "../queue/status_tracking_queue.ts";
 
 /** The services `--run` accepts. */
-export const RUN_TARGETS = ["smtp", "pop3", "imap", "all"] as const;
+export const RUN_TARGETS = ["smtp", "pop3", "imap", "http", "all"] as const;
 
 /** The listeners each target starts. */
 const TARGET_LISTENERS: Record<string, ListenerKey[]> = {
   smtp: ["smtp", "submission", "submissions"],
   pop3: ["pop3", "pop3s"],
   imap: ["imap", "imaps"],
+  http: [],
   all: ["smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps"],
 };
 const IMPLICIT_TLS: ListenerKey[] = ["submissions", "pop3s", "imaps"];
@@ -54,8 +59,13 @@ export async function runServers(target: string, configPath: string | undefined)
   const runtime = new Runtime(
     config,
     loadTlsContext(config.tls.cert, config.tls.key),
-    node.store,
-    node.primary.queue,
+    timedStore(node.store),
+    // API messages keep their per-recipient status after the queue forgets them.
+    trackDeliveryStatus(
+      node.primary.queue,
+      node.primary.deliveryStatus,
+      (err) => log.warn("http.status.record_failed", { error: (err as Error).message }),
+    ),
     node.coordinator,
   );
   const gate = new ConnectionGate(runtime.gateLimits());
@@ -63,12 +73,20 @@ export async function runServers(target: string, configPath: string | undefined)
   gate.shared = node.coordinator.connectionsPerIp?.(() => gate.limits.maxConnectionsPerIp);
 
   const services: Service[] = [];
+  let http: HttpService | undefined;
   try {
     for (const key of TARGET_LISTENERS[target]) {
       const address = config.listen[key];
       if (address !== "") services.push(await startOne(key, address, runtime, gate, log));
     }
+    if ((target === "http" || target === "all") && config.http.listen !== "") {
+      http = await startHttpServer(config.http.listen, () => ({
+        cert: Deno.readTextFileSync(config.tls.cert),
+        key: Deno.readTextFileSync(config.tls.key),
+      }), httpPorts(runtime, node.primary, node.coordinator, log));
+    }
   } catch (err) {
+    await http?.shutdown();
     await Promise.all(services.map((s) => s.shutdown(0)));
     await node.close();
     throw err;
@@ -78,10 +96,14 @@ export async function runServers(target: string, configPath: string | undefined)
     hostname: config.hostname,
     domains: config.domains.join(","),
   });
+  if (http) {
+    const scheme = http.tls ? "https" : "http";
+    console.log(`fsmtp: listening http on ${http.host}:${http.port} (${scheme})`);
+  }
   for (const s of services) {
     console.log(`fsmtp: listening ${s.listener.name} on ${s.listener.host}:${s.listener.port}`);
   }
-  if (services.length === 0) {
+  if (services.length === 0 && !http) {
     console.error(`fsmtp: every listener of --run=${target} is disabled in [listen]`);
     await node.close();
     return 1;
@@ -117,6 +139,7 @@ export async function runServers(target: string, configPath: string | undefined)
   const stop = await waitForStopSignal();
   log.info("fsmtp.stopping", { signal: stop });
   Deno.removeSignalListener("SIGHUP", reload);
+  await http?.shutdown();
   await Promise.all(services.map((s) => s.shutdown(SHUTDOWN_GRACE_MS)));
   await runtime.stopQueue();
   await node.close();

@@ -94,6 +94,10 @@ const SCHEMA: Record<string, Kind> = {
   "cassandra.tls_ca": "text",
   "redis.url": "redis_url",
   "redis.lock_ttl": "duration",
+  "http.listen": "listen",
+  "http.rate_limit": "count",
+  "http.status_retention": "duration",
+  "http.metrics_token": "text",
 };
 
 /** The default config path, relative to the working directory. */
