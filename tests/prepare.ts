@@ -20,11 +20,14 @@ const NEEDED: Record<string, string> = {
   mbsync: "isync", // a real IMAP synchroniser for tests/e2e/imap_mbsync_test.ts
   "redis-server": "redis-server", // a real Redis for the feed, coordinator and two-node tests
   "redis-cli": "redis-server",
+  // Prometheus' own text-format parser, for /usr/bin/python3: tests/e2e/http_api_test.ts.
+  "/usr/bin/python3 -c 'import prometheus_client.parser'": "python3-prometheus-client",
 };
 
 function has(command: string): boolean {
   const found = new Deno.Command("sh", {
-    args: ["-c", `command -v ${command}`],
+    // A check with arguments is run as it is; a bare name is looked up on PATH.
+    args: ["-c", command.includes(" ") ? `${command} >/dev/null 2>&1` : `command -v ${command}`],
     stdout: "null",
     stderr: "null",
   }).outputSync();

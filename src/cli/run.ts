@@ -80,10 +80,15 @@ export async function runServers(target: string, configPath: string | undefined)
       if (address !== "") services.push(await startOne(key, address, runtime, gate, log));
     }
     if ((target === "http" || target === "all") && config.http.listen !== "") {
-      http = await startHttpServer(config.http.listen, () => ({
-        cert: Deno.readTextFileSync(config.tls.cert),
-        key: Deno.readTextFileSync(config.tls.key),
-      }), httpPorts(runtime, node.primary, node.coordinator, log));
+      http = await startHttpServer(
+        config.http.listen,
+        () => ({
+          cert: Deno.readTextFileSync(config.tls.cert),
+          key: Deno.readTextFileSync(config.tls.key),
+        }),
+        config.http.tls === "always",
+        httpPorts(runtime, node.primary, node.coordinator, log),
+      );
     }
   } catch (err) {
     await http?.shutdown();

@@ -139,6 +139,11 @@ export interface Config {
      * loopback clients only.
      */
     metrics_token: string;
+    /**
+     * "auto": HTTPS with tls.cert/tls.key, but plain HTTP on a loopback address (behind a local
+     * reverse proxy); "always": HTTPS on loopback too.
+     */
+    tls: "auto" | "always";
   };
 }
 
@@ -221,6 +226,12 @@ export function defaultConfig(): Config {
       tls_ca: "",
     },
     redis: { url: "", lock_ttl: 30_000 },
-    http: { listen: "", rate_limit: 60, status_retention: 7 * 86_400_000, metrics_token: "" },
+    http: {
+      listen: "",
+      rate_limit: 60,
+      status_retention: 7 * 86_400_000,
+      metrics_token: "",
+      tls: "auto",
+    },
   };
 }

@@ -98,6 +98,7 @@ const SCHEMA: Record<string, Kind> = {
   "http.rate_limit": "count",
   "http.status_retention": "duration",
   "http.metrics_token": "text",
+  "http.tls": { oneOf: ["auto", "always"] },
 };
 
 /** The default config path, relative to the working directory. */

@@ -79,15 +79,16 @@ export async function handle(
   return response;
 }
 
-/** Starts listening on `address`; TLS unless it is loopback. */
+/** Starts listening on `address`; TLS unless it is loopback (and `alwaysTls` is false). */
 export function startHttpServer(
   address: string,
   tls: () => { cert: string; key: string },
+  alwaysTls: boolean,
   ports: HttpPorts,
 ): Promise<HttpService> {
   const where = parseListen(address)!;
   const routes = httpRoutes(ports);
-  const secure = !isLoopbackHost(where.host);
+  const secure = alwaysTls || !isLoopbackHost(where.host);
   const { promise, resolve, reject } = Promise.withResolvers<HttpService>();
   try {
     const server = Deno.serve({
