@@ -1,14 +1,16 @@
 /**
- * Messages per minute per API token (`http.rate_limit`), counted in fixed one-minute windows:
- * in this process by default, or in Redis (src/store/redis/redis_rate_limit.ts) when the nodes
- * share one, so a token sending through several nodes is counted once.
+ * Messages per minute per API token (`http.rate_limit`), counted in windows that start with a
+ * token's first message and last a minute: in this process by default, or in Redis
+ * (src/store/redis/redis_rate_limit.ts) when the nodes share one, so a token sending through
+ * several nodes is counted once.
  */
 
 /** Counts hits of a key per window. */
 export interface RateCounter {
   /**
-   * Counts one hit of `key` in the current window of `windowMs`; resolves with the hits so far
-   * (this one included) and the milliseconds until the window ends.
+   * Counts one hit of `key` in its current window of `windowMs` (which starts at the first hit
+   * after the last window ended); resolves with the hits so far (this one included) and the
+   * milliseconds until the window ends.
    */
   hit(key: string, windowMs: number): Promise<{ count: number; resetMs: number }>;
 }
@@ -21,13 +23,12 @@ export class InProcessRateCounter implements RateCounter {
 
   hit(key: string, windowMs: number): Promise<{ count: number; resetMs: number }> {
     const now = this.now();
-    const start = now - (now % windowMs);
     for (const [k, w] of this.#windows) {
-      if (w.start < start) this.#windows.delete(k);
+      if (w.start + windowMs <= now) this.#windows.delete(k);
     }
-    const w = this.#windows.get(key) ?? { start, count: 0 };
+    const w = this.#windows.get(key) ?? { start: now, count: 0 };
     w.count++;
     this.#windows.set(key, w);
-    return Promise.resolve({ count: w.count, resetMs: start + windowMs - now });
+    return Promise.resolve({ count: w.count, resetMs: w.start + windowMs - now });
   }
 }

@@ -1,6 +1,6 @@
 /**
- * The HTTP API's per-token rate counter in Redis, shared by the nodes: one key per token and
- * window, INCR'd and given the window's remaining life in one script (Redis server time, so
+ * The HTTP API's per-token rate counter in Redis, shared by the nodes: one key per token,
+ * INCR'd and given the window's life at its first hit, in one script (Redis keeps the time, so
  * the nodes' clocks need not agree). When Redis cannot be asked the hit is counted by this
  * node alone, with a warning once per outage: a Redis outage must not stop the API.
  */
@@ -8,15 +8,10 @@ import type { Logger } from "../../log.ts";
 import { InProcessRateCounter, type RateCounter } from "../../http/rate_limit.ts";
 import { KEY_PREFIX, OutageLog, type RedisClient } from "./redis_link.ts";
 
-/** Returns {count, ms left in the window}. */
-const HIT = `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[1])
-local start = now - (now % window)
-local key = KEYS[1] .. ':' .. start
-local n = redis.call('INCR', key)
-if n == 1 then redis.call('PEXPIRE', key, window) end
-return {n, start + window - now}`;
+/** Counts a hit; the key's window starts with its first hit. Returns {count, ms left}. */
+const HIT = `local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {n, redis.call('PTTL', KEYS[1])}`;
 
 /** Rate counts in Redis. */
 export class RedisRateCounter implements RateCounter {
