@@ -109,7 +109,11 @@ export async function runServers(target: string, configPath: string | undefined)
     console.log(`fsmtp: listening ${s.listener.name} on ${s.listener.host}:${s.listener.port}`);
   }
   if (services.length === 0 && !http) {
-    console.error(`fsmtp: every listener of --run=${target} is disabled in [listen]`);
+    console.error(
+      target === "http"
+        ? "fsmtp: --run=http needs [http] listen (it is empty)"
+        : `fsmtp: every listener of --run=${target} is disabled in [listen]`,
+    );
     await node.close();
     return 1;
   }
