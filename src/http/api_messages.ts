@@ -9,6 +9,8 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { ApiTokenRecord } from "../store/api_tokens.ts";
 import type { RecipientState } from "../store/delivery_status.ts";
 import { metrics } from "../metrics/metrics.ts";
+import { concatBytes } from "../crypto/bytes.ts";
+import { rfc5322Date } from "../smtp/trace_headers.ts";
 import { verifyToken } from "./api_token.ts";
 import { HttpError, jsonResponse } from "./http_error.ts";
 import { type ApiMessage, messageFromJson, messageFromRaw } from "./message_request.ts";
@@ -66,7 +68,7 @@ export function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-async function send(ports: HttpPorts, request: Request, _ctx: RouteContext): Promise<Response> {
+async function send(ports: HttpPorts, request: Request, ctx: RouteContext): Promise<Response> {
   const token = await authenticate(ports, request);
   const config = ports.config();
   const limit = await ports.rate.hit(`token:${token.id}`, MINUTE_MS);
@@ -130,7 +132,7 @@ async function send(ports: HttpPorts, request: Request, _ctx: RouteContext): Pro
     }
     if (found !== "not-local") local.push(address);
   }
-  return await accept(ports, token, message, local);
+  return await accept(ports, token, message, local, ctx.remoteAddress);
 }
 
 /** Records the status, submits, answers 202. */
@@ -139,10 +141,18 @@ async function accept(
   token: ApiTokenRecord,
   message: ApiMessage,
   local: string[],
+  remoteAddress: string,
 ): Promise<Response> {
   const config = ports.config();
   const id = randomBytes(8).toString("hex").toUpperCase();
   const now = Date.now();
+  // A trace field as SMTP submission adds one (RFC 5321 §4.4); "with" is left out, as no
+  // registered protocol name says HTTP.
+  const client = remoteAddress.includes(":") ? `IPv6:${remoteAddress}` : remoteAddress;
+  const trace = new TextEncoder().encode(
+    `Received: from [${client}] by ${config.hostname} (fsmtp HTTP API) id ${id};\r\n` +
+      `\t${rfc5322Date(new Date(now))}\r\n`,
+  );
   // Tracked before it is queued: the queue runner may record the first attempt at once.
   await ports.statuses.trackMessage({
     id,
@@ -155,7 +165,7 @@ async function accept(
     queueId: id,
     from: message.from,
     recipients: message.recipients,
-    content: message.content,
+    content: concatBytes(trace, message.content),
     user: token.address,
     // RFC 6531: a non-ASCII address needs SMTPUTF8 onward.
     smtputf8: [message.from, ...message.recipients].some((a) => /[^\x00-\x7f]/.test(a)),

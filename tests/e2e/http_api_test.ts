@@ -133,6 +133,10 @@ Deno.test("http api: send with curl, DKIM at the peer, status, every refusal, me
         const content = dec.decode(tx.content);
         assert.match(content, /^DKIM-Signature: /);
         assert.doesNotMatch(content, /^Bcc:/im);
+        assert.match(
+          content,
+          /^Received: from \[127\.0\.0\.1\] by mx\.test\.example \(fsmtp HTTP API\)/m,
+        );
         assert.match(content, /^X-Campaign: api-test\r$/m);
         assert.match(content, /filename=data\.csv/);
         const results = await dkimResults(server, tx.content!);
