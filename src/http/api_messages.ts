@@ -90,7 +90,11 @@ async function send(ports: HttpPorts, request: Request, ctx: RouteContext): Prom
   }
   const maxSize = config.limits.max_message_size;
   const raw = type === "message/rfc822";
-  const body = await readBody(request, raw ? maxSize : Math.ceil(maxSize * 4 / 3) + JSON_OVERHEAD);
+  const body = await readBody(
+    request,
+    raw ? maxSize : Math.ceil(maxSize * 4 / 3) + JSON_OVERHEAD,
+    config.limits.command_timeout,
+  );
   let message: ApiMessage;
   if (raw) {
     message = messageFromRaw(body, new Date());

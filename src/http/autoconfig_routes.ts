@@ -32,7 +32,11 @@ export function autoconfigRoutes(ports: HttpPorts): Route[] {
   };
   const autodiscover = async (request: Request, ctx: RouteContext) => {
     const address = request.method === "POST"
-      ? autodiscoverRequestAddress(new TextDecoder().decode(await readBody(request, MAX_REQUEST)))
+      ? autodiscoverRequestAddress(
+        new TextDecoder().decode(
+          await readBody(request, MAX_REQUEST, ports.config().limits.command_timeout),
+        ),
+      )
       : ctx.url.searchParams.get("emailaddress") ?? ctx.url.searchParams.get("email") ??
         undefined;
     return xmlResponse(

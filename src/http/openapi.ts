@@ -62,6 +62,7 @@ export function openApiDocument(hostname: string, version: string): Record<strin
             "400": error("Malformed JSON, invalid fields, or an unknown local recipient."),
             "401": unauthorized,
             "403": error("A From: address is not the token user's."),
+            "408": error("The body did not arrive within limits.command_timeout."),
             "413": error("Larger than limits.max_message_size (plus base64 overhead)."),
             "415": error("Content-Type is neither application/json nor message/rfc822."),
             "429": {

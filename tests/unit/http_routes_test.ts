@@ -115,6 +115,27 @@ Deno.test("http routes", async (t) => {
     assert.doesNotMatch(xml, /a&b/);
   });
 
+  await t.step("a body that trickles past limits.command_timeout: 408", async () => {
+    const p = ports();
+    p.config().limits.command_timeout = 100;
+    const stalled = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode("<Autodiscover>"));
+      },
+    });
+    const response = await handle(
+      httpRoutes(p),
+      p,
+      new Request("http://mail.example.org/autodiscover/autodiscover.xml", {
+        method: "POST",
+        body: stalled,
+      }),
+      "127.0.0.1",
+    );
+    assert.equal(response.status, 408);
+    assert.equal(JSON.parse(await response.text()).error.code, "request_timeout");
+  });
+
   await t.step("a handler that throws: 500 without its message", async () => {
     const p = ports();
     p.health = () => Promise.reject(new Error("secret internals"));
