@@ -5,7 +5,7 @@
  * queued through the same path, and answered 202 with its id; its status per recipient is
  * kept for `http.status_retention`.
  */
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { ApiTokenRecord } from "../store/api_tokens.ts";
 import type { RecipientState } from "../store/delivery_status.ts";
 import { metrics } from "../metrics/metrics.ts";
@@ -59,13 +59,6 @@ export async function authenticate(ports: HttpPorts, request: Request): Promise<
     });
   }
   return token;
-}
-
-/** Compares two strings in constant time (for bearer secrets). */
-export function sameSecret(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 async function send(ports: HttpPorts, request: Request, ctx: RouteContext): Promise<Response> {

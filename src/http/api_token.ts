@@ -50,3 +50,10 @@ export async function verifyToken(
     ? record
     : undefined;
 }
+
+/** Compares two secrets in constant time; only a difference in length shows in the timing. */
+export function sameSecret(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}

@@ -8,7 +8,7 @@
  */
 import { gaugeFamily } from "../metrics/registry.ts";
 import { registry } from "../metrics/metrics.ts";
-import { sameSecret } from "./api_messages.ts";
+import { sameSecret } from "./api_token.ts";
 import { HttpError, jsonResponse } from "./http_error.ts";
 import type { HttpPorts } from "./ports.ts";
 import type { Route, RouteContext } from "./router.ts";

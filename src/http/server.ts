@@ -6,6 +6,7 @@
  */
 import { parseListen } from "../config/load_config.ts";
 import { metrics } from "../metrics/metrics.ts";
+import { StoreError } from "../store/mail_store.ts";
 import { messageRoutes } from "./api_messages.ts";
 import { autoconfigRoutes } from "./autoconfig_routes.ts";
 import { HttpError, jsonResponse } from "./http_error.ts";
@@ -61,7 +62,13 @@ export async function handle(
     response = await route.handler(request, { params, url, remoteAddress });
   } catch (err) {
     if (err instanceof HttpError) response = err.response();
-    else {
+    else if (err instanceof StoreError && err.code === "unavailable") {
+      // The store (Cassandra) has too few replicas now: worth a retry, not a 500.
+      ports.log.warn("http.store_unavailable", { route: name, error: err.message });
+      response = new HttpError("unavailable", "the store cannot be reached now; retry later", {
+        "retry-after": "30",
+      }).response();
+    } else {
       ports.log.error("http.request.failed", {
         route: name,
         error: (err as Error).message,

@@ -10,6 +10,7 @@ import { InProcessRateCounter } from "../../src/http/rate_limit.ts";
 import type { HealthCheck, HttpPorts } from "../../src/http/ports.ts";
 import { handle, httpRoutes } from "../../src/http/server.ts";
 import { thunderbirdConfig } from "../../src/http/autoconfig.ts";
+import { StoreError } from "../../src/store/mail_store.ts";
 
 function ports(health: HealthCheck[] = [], metricsToken = ""): HttpPorts {
   const config = defaultConfig();
@@ -142,5 +143,14 @@ Deno.test("http routes", async (t) => {
     const answer = await get(p, "/healthz");
     assert.equal(answer.status, 500);
     assert.doesNotMatch(answer.body, /secret internals/);
+  });
+
+  await t.step("a store that is unavailable: 503 with Retry-After", async () => {
+    const p = ports();
+    p.health = () => Promise.reject(new StoreError("too few replicas", "unavailable"));
+    const answer = await get(p, "/healthz");
+    assert.equal(answer.status, 503);
+    assert.equal(answer.headers.get("retry-after"), "30");
+    assert.equal(JSON.parse(answer.body).error.code, "unavailable");
   });
 });
