@@ -31,7 +31,7 @@ export function httpPorts(
     tokens: primary.apiTokens,
     statuses: primary.deliveryStatus,
     rate,
-    knownUser: (address) => runtime.knownUser(address),
+    userCreatedAt: async (address) => (await runtime.store.getUser(address))?.createdAt,
     checkRecipient: (address) => runtime.delivery.checkRecipient(address),
     canRelay: () => runtime.submission.canRelay,
     mayUseAddress: (user, address) => runtime.submission.mayUseAddress({ address: user }, address),

@@ -52,7 +52,10 @@ export async function authenticate(ports: HttpPorts, request: Request): Promise<
     );
   }
   const token = await verifyToken(ports.tokens, m[1]);
-  if (!token || !(await ports.knownUser(token.address))) {
+  // A token older than its user was made for an earlier user of the same address (a store that
+  // does not delete tokens with their user keeps them).
+  const userSince = token && await ports.userCreatedAt(token.address);
+  if (!token || userSince === undefined || token.createdAt < userSince) {
     metrics.authFailures.inc({ mechanism: "api_token" });
     throw new HttpError("unauthorized", "the API token is not valid (unknown or revoked)", {
       "www-authenticate": 'Bearer realm="fsmtp", error="invalid_token"',

@@ -26,8 +26,11 @@ export interface HttpPorts {
   tokens: ApiTokenStore;
   statuses: DeliveryStatusStore;
   rate: RateCounter;
-  /** Whether the address is a user here (a deleted user's tokens stop working). */
-  knownUser(address: string): Promise<boolean>;
+  /**
+   * When the user was created (milliseconds since the epoch), or undefined when there is no
+   * such user: a deleted user's tokens stop working, and stay dead if the address is reused.
+   */
+  userCreatedAt(address: string): Promise<number | undefined>;
   checkRecipient(address: string): Promise<RecipientCheck>;
   /** Remote recipients can be queued (a queue runner is running). */
   canRelay(): boolean;

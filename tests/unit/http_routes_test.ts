@@ -11,6 +11,7 @@ import type { HealthCheck, HttpPorts } from "../../src/http/ports.ts";
 import { handle, httpRoutes } from "../../src/http/server.ts";
 import { thunderbirdConfig } from "../../src/http/autoconfig.ts";
 import { StoreError } from "../../src/store/mail_store.ts";
+import { newToken } from "../../src/http/api_token.ts";
 
 function ports(health: HealthCheck[] = [], metricsToken = ""): HttpPorts {
   const config = defaultConfig();
@@ -24,7 +25,7 @@ function ports(health: HealthCheck[] = [], metricsToken = ""): HttpPorts {
     tokens: { addToken: unused, getToken: unused, listTokens: unused, revokeToken: unused },
     statuses: { trackMessage: unused, updateRecipients: unused, getStatus: unused },
     rate: new InProcessRateCounter(),
-    knownUser: unused,
+    userCreatedAt: unused,
     checkRecipient: unused,
     canRelay: () => false,
     mayUseAddress: () => false,
@@ -114,6 +115,23 @@ Deno.test("http routes", async (t) => {
     const xml = thunderbirdConfig(config, 'a&b<"x">');
     assert.match(xml, /<domain>a&amp;b&lt;&quot;x&quot;&gt;<\/domain>/);
     assert.doesNotMatch(xml, /a&b/);
+  });
+
+  await t.step("a token made before its user (a reused address) is refused", async () => {
+    const made = await newToken("ann@example.org", 1_000);
+    const answer = async (createdAt: number | undefined) => {
+      const p = ports();
+      p.tokens.getToken = (id) => Promise.resolve(id === made.record.id ? made.record : undefined);
+      p.statuses.getStatus = () => Promise.resolve(undefined);
+      p.userCreatedAt = () => Promise.resolve(createdAt);
+      return (await get(p, "/api/v1/messages/ABC", "127.0.0.1", {
+        authorization: `Bearer ${made.token}`,
+      })).status;
+    };
+    assert.equal(await answer(500), 404, "the user is older: the token works");
+    assert.equal(await answer(1_000), 404);
+    assert.equal(await answer(2_000), 401, "deleted and made again since");
+    assert.equal(await answer(undefined), 401, "deleted");
   });
 
   await t.step("a body that trickles past limits.command_timeout: 408", async () => {
