@@ -51,10 +51,22 @@ export async function queueCommand(args: string[], opts: QueueCommandOptions): P
       print(`${count} message${count === 1 ? "" : "s"} will be retried now`);
       return 0;
     }
+    const waiting = (await queue.list()).find((m) => m.id === id)?.recipients
+      .filter((r) => r.status === "pending") ?? [];
     if (!(await queue.remove(id))) {
       printError(`fsmtp: no queued message ${id}`);
       return 1;
     }
+    // An HTTP API message's status says so, rather than "queued" until it expires.
+    await store.deliveryStatus.updateRecipients(
+      id,
+      waiting.map((r) => ({
+        address: r.address,
+        state: "bounced",
+        detail: "deleted from the queue by the operator; not delivered",
+        updatedAt: Date.now(),
+      })),
+    );
     print(`deleted ${id} from the queue (no notification is sent)`);
     return 0;
   } finally {

@@ -6,7 +6,8 @@
  * WWW-Authenticate), oversized bodies (413), malformed JSON and invalid fields (400), a From:
  * not the token's user (403), another user's message (404), a wrong method (405 with Allow), a
  * wrong content type (415) and too many messages a minute (429 with Retry-After). /metrics,
- * read by Prometheus' own parser, moves as the mail flows and agrees with `fsmtp --queue`.
+ * read by Prometheus' own parser, moves as the mail flows and agrees with `fsmtp --queue`; a
+ * message the operator deletes from the queue reads "bounced".
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -100,6 +101,7 @@ Deno.test("http api: send with curl, DKIM at the peer, status, every refusal, me
       curl([...auth, ...asJson, ...extra, "--data-binary", "@-", messages], body);
     const before = await scrape(base);
     let sentId = "";
+    let laterId = "";
 
     await t.step(
       "one curl call: 202, the peer gets it DKIM-signed, Bcc only in the envelope",
@@ -191,6 +193,7 @@ Deno.test("http api: send with curl, DKIM at the peer, status, every refusal, me
       const answer = await post(JSON.stringify({ from: IVY, to: LATER, text: "later" }));
       assert.equal(answer.status, 202, answer.body);
       const id = json<{ id: string }>(answer).id;
+      laterId = id;
       const later = await waitFor("the deferral", async () => {
         const s = json<{ recipients: { status: string; detail?: string }[] }>(
           await curl([...auth, `${messages}/${id}`]),
@@ -337,6 +340,16 @@ Deno.test("http api: send with curl, DKIM at the peer, status, every refusal, me
       assert.equal(value(after, "fsmtp_queue_messages"), 1);
       assert.equal(value(after, "fsmtp_queue_recipients_waiting"), 1);
       assert.ok(value(after, "fsmtp_queue_oldest_age_seconds") > 0);
+    });
+
+    await t.step("deleted from the queue by the operator: the status says bounced", async () => {
+      const deleted = await server.cli(["--queue", "delete", laterId]);
+      assert.equal(deleted.code, 0, deleted.out);
+      const s = json<{ recipients: { status: string; detail?: string }[] }>(
+        await curl([...auth, `${messages}/${laterId}`]),
+      );
+      assert.equal(s.recipients[0].status, "bounced");
+      assert.match(s.recipients[0].detail ?? "", /deleted from the queue by the operator/);
     });
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup();
