@@ -162,7 +162,7 @@ function addressField(value: unknown, name: string): { text: string; addresses: 
   return list.map((entry) => {
     const text = oneLine(entry, name, true)!;
     const addresses = parseAddressList(text);
-    if (addresses.length === 0 || addresses.some((a) => !/^[^\s@]+@[^\s@]+\.?[^\s@]*$/.test(a))) {
+    if (addresses.length === 0 || addresses.some((a) => !/^[^\s@]+@[^\s@]+$/.test(a))) {
       throw invalid(`"${name}" has an entry that is not an address: ${JSON.stringify(text)}`);
     }
     return { text, addresses };
