@@ -15,6 +15,7 @@ import { sendDirect } from "./src/cli/direct_send.ts";
 import { syncCommand } from "./src/cli/sync.ts";
 import { migrateStoreCommand } from "./src/cli/migrate_store.ts";
 import { dkimRotateCommand } from "./src/cli/dkim_rotate.ts";
+import { listTokensCommand, tokenCommand } from "./src/cli/tokens.ts";
 
 const OPTIONS = {
   help: { type: "boolean", short: "h" },
@@ -42,6 +43,9 @@ const OPTIONS = {
   verbose: { type: "boolean" },
   "migrate-store": { type: "boolean" },
   force: { type: "boolean" },
+  token: { type: "string" },
+  tokens: { type: "string" },
+  revoke: { type: "string" },
 } as const;
 
 /** `-adduser x` (the original's form) → `--adduser x`; short flags such as `-a` stay. */
@@ -92,6 +96,11 @@ async function main(args: string[]): Promise<number> {
     });
   }
   if (values.users) return await listUsers({ config });
+  if (values.token !== undefined) {
+    return await tokenCommand(values.token, { config, revoke: values.revoke });
+  }
+  if (values.tokens !== undefined) return await listTokensCommand(values.tokens, { config });
+  if (values.revoke !== undefined) return usageError("--revoke ID goes with --token ADDRESS");
   if (values.queue) return await queueCommand(positionals, { config });
   if (values["dns-records"]) {
     if (positionals.length > 1) return usageError("--dns-records takes at most one domain");

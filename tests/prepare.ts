@@ -21,11 +21,14 @@ const NEEDED: Record<string, string> = {
   "redis-server": "redis-server", // a real Redis for the feed, coordinator and two-node tests
   "redis-cli": "redis-server",
   dig: "bind9-dnsutils", // BIND's DNS client against fsmtp's DNS server (tests/e2e/dns_dig_test.ts)
+  // Prometheus' own text-format parser, for /usr/bin/python3: tests/e2e/http_api_test.ts.
+  "/usr/bin/python3 -c 'import prometheus_client.parser'": "python3-prometheus-client",
 };
 
 function has(command: string): boolean {
   const found = new Deno.Command("sh", {
-    args: ["-c", `command -v ${command}`],
+    // A check with arguments is run as it is; a bare name is looked up on PATH.
+    args: ["-c", command.includes(" ") ? `${command} >/dev/null 2>&1` : `command -v ${command}`],
     stdout: "null",
     stderr: "null",
   }).outputSync();

@@ -20,6 +20,7 @@
  * whose KDF ran first lets the others in through the cache.
  */
 import type { SharedFailures } from "../store/coordinator.ts";
+import { metrics } from "../metrics/metrics.ts";
 
 /** Settings of a {@link LoginGuard}; changed in place on a config reload. */
 export interface LoginGuardOptions {
@@ -103,6 +104,7 @@ export class LoginGuard {
         const result = await check.full();
         if (result !== undefined) return result;
         peer.failures.push(this.#now());
+        metrics.authFailures.inc({ mechanism: "password" });
         await this.shared?.record(ip, this.opts.windowMs);
       } finally {
         // The next attempt's KDF may start now; this one's delay below is not KDF work.

@@ -5,9 +5,10 @@ Usage: fsmtp COMMAND [--config PATH]
 
 Commands:
   -h, --help                      this text
-  -r, --run=smtp|pop3|imap|dns|all
+  -r, --run=smtp|pop3|imap|http|dns|all
                                   start the servers (all: every listener configured;
-                                  dns: the authoritative DNS server of [dns] listen)
+                                  dns: the authoritative DNS server of [dns] listen;
+                                  http: the API, autoconfig and metrics of [http] listen)
   -a, --adduser ADDRESS           add a user; asks for the password (not echoed)
         [--password-stdin]        read the password from standard input instead
         [--recovery-key]          also print a one-time recovery key for the mail
@@ -16,6 +17,9 @@ Commands:
         [--password-stdin]        read current and new password, one per line
         [--recovery-key]          use the recovery key instead of the current password
       --users                     list users
+      --token ADDRESS             make an HTTP API token for a user, printed once
+        [--revoke ID]             revoke the user's token ID instead
+      --tokens ADDRESS            list a user's HTTP API tokens (ids, creation times)
       --queue [retry ID|all | delete ID]
                                   list the outbound queue, retry or delete a message
       --dns-records [DOMAIN]      print the DNS records (MX, SPF, DKIM, DMARC, SRV) to

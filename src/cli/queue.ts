@@ -6,6 +6,7 @@
 import { loadConfig } from "../config/load_config.ts";
 import type { QueueStore } from "../queue/queue_store.ts";
 import type { QueuedMessage } from "../queue/types.ts";
+import { summarizeQueue } from "../queue/queue_summary.ts";
 import { openStore } from "./setup.ts";
 
 /** Where the command writes; tests capture it. */
@@ -50,10 +51,22 @@ export async function queueCommand(args: string[], opts: QueueCommandOptions): P
       print(`${count} message${count === 1 ? "" : "s"} will be retried now`);
       return 0;
     }
+    const waiting = (await queue.list()).find((m) => m.id === id)?.recipients
+      .filter((r) => r.status === "pending") ?? [];
     if (!(await queue.remove(id))) {
       printError(`fsmtp: no queued message ${id}`);
       return 1;
     }
+    // An HTTP API message's status says so, rather than "queued" until it expires.
+    await store.deliveryStatus.updateRecipients(
+      id,
+      waiting.map((r) => ({
+        address: r.address,
+        state: "bounced",
+        detail: "deleted from the queue by the operator; not delivered",
+        updatedAt: Date.now(),
+      })),
+    );
     print(`deleted ${id} from the queue (no notification is sent)`);
     return 0;
   } finally {
@@ -68,13 +81,11 @@ export async function queueCommand(args: string[], opts: QueueCommandOptions): P
 export function formatQueue(messages: QueuedMessage[], now: number): string[] {
   if (messages.length === 0) return ["the queue is empty"];
   const lines: string[] = [];
-  let waiting = 0;
   for (const m of messages) {
     const sender = m.from === "" ? "<> (a bounce)" : `<${m.from}>`;
     lines.push(`${m.id}  ${span(now - m.arrivedAt)} old  ${size(m.size)}  from ${sender}`);
     for (const r of m.recipients) {
       if (r.status === "pending") {
-        waiting++;
         const next = m.nextAttemptAt <= now ? "now" : `in ${span(m.nextAttemptAt - now)}`;
         const tries = r.attempts === 0
           ? "not tried yet"
@@ -92,7 +103,10 @@ export function formatQueue(messages: QueuedMessage[], now: number): string[] {
     }
   }
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
-  lines.push(`${plural(messages.length, "message")}, ${plural(waiting, "recipient")} waiting`);
+  const totals = summarizeQueue(messages, now);
+  lines.push(
+    `${plural(totals.messages, "message")}, ${plural(totals.waiting, "recipient")} waiting`,
+  );
   return lines;
 }
 

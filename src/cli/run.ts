@@ -20,15 +20,20 @@ import { openStore, prepareKeys } from "./setup.ts";
 import { openNodeServices } from "./redis_services.ts";
 import { certificateFileExpiryWarning } from "../tls/cert_expiry.ts";
 import { type DnsService, runDnsOnly, startDnsService } from "./run_dns.ts";
+import { type HttpService, startHttpServer } from "../http/server.ts";
+import { httpPorts } from "./http_ports.ts";
+import { timedStore } from "../metrics/timed_store.ts";
+import { trackDeliveryStatus } from "../queue/status_tracking_queue.ts";
 
 /** The services `--run` accepts. */
-export const RUN_TARGETS = ["smtp", "pop3", "imap", "dns", "all"] as const;
+export const RUN_TARGETS = ["smtp", "pop3", "imap", "http", "dns", "all"] as const;
 
 /** The listeners each target starts. */
 const TARGET_LISTENERS: Record<string, ListenerKey[]> = {
   smtp: ["smtp", "submission", "submissions"],
   pop3: ["pop3", "pop3s"],
   imap: ["imap", "imaps"],
+  http: [],
   all: ["smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps"],
 };
 const IMPLICIT_TLS: ListenerKey[] = ["submissions", "pop3s", "imaps"];
@@ -56,8 +61,13 @@ export async function runServers(target: string, configPath: string | undefined)
   const runtime = new Runtime(
     config,
     loadTlsContext(config.tls.cert, config.tls.key),
-    node.store,
-    node.primary.queue,
+    timedStore(node.store),
+    // API messages keep their per-recipient status after the queue forgets them.
+    trackDeliveryStatus(
+      node.primary.queue,
+      node.primary.deliveryStatus,
+      (err) => log.warn("http.status.record_failed", { error: (err as Error).message }),
+    ),
     node.coordinator,
   );
   const gate = new ConnectionGate(runtime.gateLimits());
@@ -66,6 +76,7 @@ export async function runServers(target: string, configPath: string | undefined)
 
   const services: Service[] = [];
   let dns: DnsService | undefined;
+  let http: HttpService | undefined;
   try {
     if (target === "all" && config.dns.listen !== "") {
       dns = await startDnsService(() => runtime.config, log);
@@ -74,7 +85,19 @@ export async function runServers(target: string, configPath: string | undefined)
       const address = config.listen[key];
       if (address !== "") services.push(await startOne(key, address, runtime, gate, log));
     }
+    if ((target === "http" || target === "all") && config.http.listen !== "") {
+      http = await startHttpServer(
+        config.http.listen,
+        () => ({
+          cert: Deno.readTextFileSync(config.tls.cert),
+          key: Deno.readTextFileSync(config.tls.key),
+        }),
+        config.http.tls === "always",
+        httpPorts(runtime, node.primary, node.coordinator, log),
+      );
+    }
   } catch (err) {
+    await http?.shutdown();
     await Promise.all(services.map((s) => s.shutdown(0)));
     await dns?.close();
     await node.close();
@@ -86,11 +109,19 @@ export async function runServers(target: string, configPath: string | undefined)
     domains: config.domains.join(","),
   });
   if (dns) console.log(`fsmtp: listening dns on ${dns.server.host}:${dns.server.port} (udp, tcp)`);
+  if (http) {
+    const scheme = http.tls ? "https" : "http";
+    console.log(`fsmtp: listening http on ${http.host}:${http.port} (${scheme})`);
+  }
   for (const s of services) {
     console.log(`fsmtp: listening ${s.listener.name} on ${s.listener.host}:${s.listener.port}`);
   }
-  if (services.length === 0 && !dns) {
-    console.error(`fsmtp: every listener of --run=${target} is disabled in [listen]`);
+  if (services.length === 0 && !http && !dns) {
+    console.error(
+      target === "http"
+        ? "fsmtp: --run=http needs [http] listen (it is empty)"
+        : `fsmtp: every listener of --run=${target} is disabled in [listen]`,
+    );
     await node.close();
     return 1;
   }
@@ -129,6 +160,7 @@ export async function runServers(target: string, configPath: string | undefined)
   const stop = await waitForStopSignal();
   log.info("fsmtp.stopping", { signal: stop });
   Deno.removeSignalListener("SIGHUP", reload);
+  await http?.shutdown();
   await Promise.all(services.map((s) => s.shutdown(SHUTDOWN_GRACE_MS)));
   await dns?.close();
   await runtime.stopQueue();

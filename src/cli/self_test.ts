@@ -74,8 +74,9 @@ export async function selfTest(opts: { config: string | undefined }): Promise<nu
     ...redisChecks(config),
     ...BUILT_LISTENERS.map((key) => ({
       name: `port ${key}`,
-      run: () => canBind(key, config.listen[key]),
+      run: () => canBind(`listen.${key}`, config.listen[key]),
     })),
+    { name: "port http", run: () => canBind("http.listen", config.http.listen) },
   ];
   let failed = 0;
   for (const check of checks) {
@@ -104,13 +105,13 @@ function report(ok: boolean, name: string, detail: string): void {
 }
 
 async function canBind(key: string, address: string): Promise<string> {
-  if (address === "") return `listen.${key} is disabled`;
+  if (address === "") return `${key} is disabled`;
   const where = parseListen(address)!;
   const server = net.createServer();
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: Error) =>
       reject(
-        new Error(`cannot bind ${address} (listen.${key}): ${err.message}; is fsmtp running?`),
+        new Error(`cannot bind ${address} (${key}): ${err.message}; is fsmtp running?`),
       ));
     server.listen({ host: where.host, port: where.port }, () => resolve());
   });

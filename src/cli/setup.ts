@@ -8,14 +8,20 @@ import { CassandraMailStore } from "../store/cassandra/cassandra_store.ts";
 import type { CassandraOptions, ConsistencyName } from "../store/cassandra/session.ts";
 import type { MailStore } from "../store/mail_store.ts";
 import type { QueueStore } from "../queue/queue_store.ts";
+import type { ApiTokenStore } from "../store/api_tokens.ts";
+import type { DeliveryStatusStore } from "../store/delivery_status.ts";
 
 /** The embedded store's file inside `data_dir`. */
 export function storePath(config: Config): string {
   return join(config.data_dir, "fsmtp.db");
 }
 
-/** The primary store with its outbound queue, whichever backend holds them. */
-export type OpenedStore = MailStore & { readonly queue: QueueStore };
+/** The primary store with its outbound queue and HTTP API data, whichever backend holds them. */
+export type OpenedStore = MailStore & {
+  readonly queue: QueueStore;
+  readonly apiTokens: ApiTokenStore;
+  readonly deliveryStatus: DeliveryStatusStore;
+};
 
 /**
  * Opens the configured store (`store.backend`), publishing changes on `changes` (an

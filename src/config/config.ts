@@ -148,6 +148,24 @@ export interface Config {
      */
     lock_ttl: number;
   };
+  http: {
+    /** "host:port" of the HTTP API, autoconfig, /metrics and /healthz; "" = off. */
+    listen: string;
+    /** Messages one API token may send per minute (429 beyond). */
+    rate_limit: number;
+    /** Milliseconds the per-recipient status of an API message is kept. */
+    status_retention: number;
+    /**
+     * Bearer token that lets non-loopback clients read /metrics; "" = /metrics answers
+     * loopback clients only.
+     */
+    metrics_token: string;
+    /**
+     * "auto": HTTPS with tls.cert/tls.key, but plain HTTP on a loopback address (behind a local
+     * reverse proxy); "always": HTTPS on loopback too.
+     */
+    tls: "auto" | "always";
+  };
 }
 
 /** The listeners by config key, in the order they are started and printed. */
@@ -237,5 +255,12 @@ export function defaultConfig(): Config {
       tls_ca: "",
     },
     redis: { url: "", lock_ttl: 30_000 },
+    http: {
+      listen: "",
+      rate_limit: 60,
+      status_retention: 7 * 86_400_000,
+      metrics_token: "",
+      tls: "auto",
+    },
   };
 }

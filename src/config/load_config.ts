@@ -108,6 +108,11 @@ const SCHEMA: Record<string, Kind> = {
   "cassandra.tls_ca": "text",
   "redis.url": "redis_url",
   "redis.lock_ttl": "duration",
+  "http.listen": "listen",
+  "http.rate_limit": "count",
+  "http.status_retention": "duration",
+  "http.metrics_token": "text",
+  "http.tls": { oneOf: ["auto", "always"] },
 };
 
 /** The default config path, relative to the working directory. */

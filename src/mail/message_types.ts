@@ -29,4 +29,6 @@ export interface SubmittedMessage extends InboundMessage {
   smtputf8: boolean;
   dsn: EnvelopeDsn;
   recipientDsn: Map<string, RecipientDsn>;
+  /** The queue id for its remote recipients; a random one when absent (the HTTP API sets it). */
+  queueId?: string;
 }

@@ -14,6 +14,8 @@ import type { LocalDelivery } from "./local_delivery.ts";
 
 /** A message for remote recipients. */
 export interface OutgoingMessage {
+  /** The queue id; a random one when absent. */
+  id?: string;
   from: string;
   recipients: string[];
   content: Uint8Array;
@@ -60,6 +62,7 @@ export class Outbound {
       };
     });
     const id = await this.queue.enqueue({
+      id: message.id,
       from: message.from,
       recipients,
       content,

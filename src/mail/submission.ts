@@ -19,12 +19,12 @@ export class Submission {
   }
 
   /** A user sends as their own address only. */
-  mayUseAddress(login: Login, address: string): boolean {
+  mayUseAddress(login: Pick<Login, "address">, address: string): boolean {
     return address.toLowerCase() === login.address;
   }
 
   /** Stores the local copies and queues the rest, all durably, before resolving. */
-  async submit(message: SubmittedMessage, login: Login): Promise<void> {
+  async submit(message: SubmittedMessage, login: Pick<Login, "address">): Promise<void> {
     const local: string[] = [];
     const remote: string[] = [];
     for (const address of message.recipients) {
@@ -42,6 +42,7 @@ export class Submission {
     // Both must be durable before the 250; they commit independently, so they run together.
     await Promise.all([
       remote.length > 0 && this.outbound!.enqueue({
+        id: message.queueId,
         from: message.from,
         recipients: remote,
         content: message.content,

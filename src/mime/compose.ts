@@ -22,6 +22,8 @@ export interface Composition {
   to: string[];
   cc?: string[];
   subject: string;
+  /** More header fields (already checked by the caller: no structural or trace fields). */
+  headers?: Record<string, string>;
   text?: string;
   html?: string;
   attachments?: Attachment[];
@@ -47,7 +49,7 @@ export async function composeMessage(c: Composition): Promise<Uint8Array> {
     html: c.html,
     date: c.date ?? new Date(),
     messageId: newMessageId(c.from),
-    headers: { "X-Mailer": "fsmtp" },
+    headers: { "X-Mailer": "fsmtp", ...c.headers },
     // Long lines and 8-bit text are encoded (quoted-printable or base64) rather than sent raw.
     textEncoding: "quoted-printable",
     attachments: c.attachments?.map((a) => ({

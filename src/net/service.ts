@@ -7,6 +7,7 @@ import type { Socket } from "node:net";
 import type { SecureContext } from "node:tls";
 import type { Logger } from "../log.ts";
 import { Connection, type ConnectionLimits } from "./connection.ts";
+import { countConnection } from "../metrics/metrics.ts";
 import { type ConnectionGate, type RunningListener, startListener } from "./listener.ts";
 
 /** What a service needs from a protocol session. */
@@ -56,7 +57,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       const log = opts.log.with({ cid: (++nextConnectionId).toString(36) });
       log.info(`${opts.name}.connect`, { remote: `${conn.remoteAddress}:${conn.remotePort}` });
       const session = opts.createSession(conn, log);
-      const done = session.run().finally(() => sessions.delete(session));
+      const closed = countConnection(opts.name);
+      const done = session.run().finally(() => (sessions.delete(session), closed()));
       sessions.set(session, done);
       return done;
     },

@@ -25,6 +25,7 @@ import type {
   QueuedRecipient,
   RecipientResult,
 } from "./types.ts";
+import { countDelivery } from "../metrics/metrics.ts";
 
 /** Wait before a DSN that could not be handed over is tried again. */
 const DSN_RETRY_MS = 5 * 60_000;
@@ -281,6 +282,7 @@ export class QueueRunner {
       return this.#o.store.recordResults(flight.message.id, results).then(() => {
         results.forEach((result, i) => applyResult(recipients[i], result));
         for (const result of results) {
+          countDelivery(result.status, at - flight.message.arrivedAt);
           log[result.status === "failed" ? "warn" : "info"](`queue.${result.status}`, {
             id: flight.message.id,
             to: result.address,

@@ -9,6 +9,7 @@ import type { SmtpSession } from "./session.ts";
 import { traceHeaders } from "./trace_headers.ts";
 import { headerAddresses } from "../mime/header_addresses.ts";
 import { removeHeaderFields } from "../mime/header_fields.ts";
+import { metrics } from "../metrics/metrics.ts";
 
 const encoder = new TextEncoder();
 
@@ -261,6 +262,7 @@ async function deliverCharged(
     s.log.error("smtp.deliver.failed", { id, error: (err as Error).message });
     return Replies.tempFailure;
   }
+  metrics.messagesReceived.inc({ via: sub ? "submission" : "smtp" });
   s.log.info("smtp.delivered", {
     id,
     from: tx.from,

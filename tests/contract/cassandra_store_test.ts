@@ -21,6 +21,7 @@ import { STALE_MS } from "../../src/store/cassandra/visibility.ts";
 import { CqlSession, num } from "../../src/store/cassandra/session.ts";
 import { mailStoreContract } from "./mail_store_contract.ts";
 import { item as queueItem, queueStoreContract } from "./queue_store_contract.ts";
+import { apiStoreContract } from "./api_store_contract.ts";
 
 const TARGET = Deno.env.get("FSMTP_TEST_CASSANDRA");
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -86,6 +87,20 @@ if (!TARGET) {
         store = await CassandraMailStore.open(opts);
         return store.queue;
       },
+      cleanup: async () => {
+        await store.close();
+        await dropKeyspace(opts);
+      },
+    };
+  });
+
+  apiStoreContract("cassandra", async () => {
+    const opts = options();
+    const store = await CassandraMailStore.open(opts);
+    return {
+      store,
+      tokens: store.apiTokens,
+      statuses: store.deliveryStatus,
       cleanup: async () => {
         await store.close();
         await dropKeyspace(opts);

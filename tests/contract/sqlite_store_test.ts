@@ -71,7 +71,7 @@ Deno.test("sqlite store", async (t) => {
     await t.step("the file is in WAL mode at the current schema version", async () => {
       const store = SqliteMailStore.open(path);
       await store.close();
-      assert.equal(SCHEMA_VERSION, 3);
+      assert.equal(SCHEMA_VERSION, 4);
       assert.equal(peek(path, "PRAGMA user_version"), SCHEMA_VERSION);
       const db = new DatabaseSync(path, { readOnly: true });
       try {

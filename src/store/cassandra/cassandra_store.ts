@@ -31,6 +31,7 @@ import {
 import { DEFAULT_JOURNAL_BOUNDS, type JournalBounds } from "../sqlite/journal.ts";
 import { checkKeyWrap, mailboxName, normaliseFlags, uidSet } from "../sqlite/validate.ts";
 import { CassandraQueueStore } from "./cassandra_queue.ts";
+import { CassandraApiStore } from "./cassandra_api_tokens.ts";
 import { MailboxCounters } from "./counters.ts";
 import { fileDelivery } from "./deliver.ts";
 import * as boxes from "./mailboxes.ts";
@@ -64,6 +65,7 @@ export class CassandraMailStore implements MailStore {
   readonly #nodeId: string;
   readonly #leaseMs?: number;
   #queue?: CassandraQueueStore;
+  #api?: CassandraApiStore;
   #closed = false;
 
   private constructor(session: CqlSession, options: CassandraStoreOptions) {
@@ -105,6 +107,17 @@ export class CassandraMailStore implements MailStore {
       this.#leaseMs,
     );
     return this.#queue;
+  }
+
+  /** The HTTP API's tokens in the same keyspace (schema version 2). */
+  get apiTokens(): CassandraApiStore {
+    this.#api ??= new CassandraApiStore(this.#s, () => !this.#closed);
+    return this.#api;
+  }
+
+  /** The HTTP API's message statuses in the same keyspace (schema version 2). */
+  get deliveryStatus(): CassandraApiStore {
+    return this.apiTokens;
   }
 
   createUser(user: UserRecord): Promise<void> {

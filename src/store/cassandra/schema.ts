@@ -19,6 +19,8 @@
  *   expire by TTL after the journal's delivery bound.
  * - the queue: one row per message (`queue_messages`, its lease columns included) and its
  *   content in chunks (`queue_content`).
+ * - the HTTP API: `api_tokens` by id with `api_tokens_by_user` beside it, and
+ *   `delivery_status`, one partition per message, expiring by TTL.
  */
 import { PENDING_TTL_S } from "./visibility.ts";
 import { type CqlSession, num } from "./session.ts";
@@ -30,7 +32,7 @@ export const UID_BUCKET = 2048;
 export const CHUNK_SIZE = 128 * 1024;
 
 /** The version this code writes; a keyspace at a higher one is refused. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** CQL per version: MIGRATIONS[i] brings a keyspace from version i to i + 1. */
 export const MIGRATIONS: readonly (readonly string[])[] = [[
@@ -71,6 +73,16 @@ export const MIGRATIONS: readonly (readonly string[])[] = [[
   `CREATE TABLE IF NOT EXISTS pending_grants (mailbox_id text, first_modseq bigint, grant_id text,
      first_uid bigint, since bigint, PRIMARY KEY (mailbox_id, first_modseq, grant_id))
      WITH default_time_to_live = ${PENDING_TTL_S} AND gc_grace_seconds = ${PENDING_TTL_S}`,
+], [
+  // 3: the HTTP API. Tokens by id (the lookup of every request) and by user (listing);
+  // message statuses expire by TTL after http.status_retention.
+  `CREATE TABLE IF NOT EXISTS api_tokens (id text PRIMARY KEY, address text, hash blob,
+     created_at bigint)`,
+  `CREATE TABLE IF NOT EXISTS api_tokens_by_user (address text, id text, created_at bigint,
+     PRIMARY KEY (address, id))`,
+  `CREATE TABLE IF NOT EXISTS delivery_status (message_id text, address text, owner text,
+     state text, detail text, created_at bigint, updated_at bigint, expires_at bigint,
+     PRIMARY KEY (message_id, address))`,
 ]];
 
 /** How long one node may hold the migration lock before another may take over. */

@@ -179,6 +179,33 @@ export const MIGRATIONS: readonly string[] = [
 
   INSERT INTO subscriptions (address, name) SELECT address, name FROM mailboxes;
   `,
+  // Version 4: the HTTP API (src/http/): tokens, stored only as SHA-256 hashes and gone with
+  // their user, and the per-recipient status of API messages, kept after the queue forgets
+  // them until expires_at.
+  `
+  CREATE TABLE api_tokens (
+    id         TEXT PRIMARY KEY,
+    address    TEXT NOT NULL REFERENCES users(address) ON DELETE CASCADE,
+    hash       BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+
+  CREATE INDEX api_tokens_address ON api_tokens(address);
+
+  CREATE TABLE delivery_status (
+    message_id TEXT NOT NULL,
+    address    TEXT NOT NULL,
+    owner      TEXT NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('queued', 'deferred', 'delivered', 'bounced')),
+    detail     TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (message_id, address)
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE INDEX delivery_status_expires ON delivery_status(expires_at);
+  `,
 ];
 
 /** The schema version this build writes: the number of known migrations. */

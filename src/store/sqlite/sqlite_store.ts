@@ -44,6 +44,7 @@ import * as msgs from "./messages.ts";
 import { int, mailboxIdOf, rowIdOf, text, toUser } from "./rows.ts";
 import { migrate } from "./schema.ts";
 import { SqliteQueueStore } from "./sqlite_queue.ts";
+import { SqliteApiStore } from "./sqlite_api_tokens.ts";
 import { SqliteStoreImport } from "./store_import.ts";
 import { Statements } from "./statements.ts";
 import { checkDelivery, checkKeyWrap, mailboxName, uidSet } from "./validate.ts";
@@ -86,6 +87,7 @@ export class SqliteMailStore implements MailStore {
   #deliveries: GroupCommit<Delivery, MessageRef[]>;
   #messageWrites: GroupCommit<MessageWrite, void>;
   #queue?: SqliteQueueStore;
+  #api?: SqliteApiStore;
 
   private constructor(db: DatabaseSync, readonly path: string, options: SqliteStoreOptions) {
     this.#db = db;
@@ -129,6 +131,17 @@ export class SqliteMailStore implements MailStore {
   get queue(): SqliteQueueStore {
     this.#queue ??= new SqliteQueueStore(this.#db, this.path, () => !this.#closed);
     return this.#queue;
+  }
+
+  /** The HTTP API's tokens in the same file (schema migration 4). */
+  get apiTokens(): SqliteApiStore {
+    this.#api ??= new SqliteApiStore(this.#sql, () => !this.#closed);
+    return this.#api;
+  }
+
+  /** The HTTP API's message statuses in the same file (schema migration 4). */
+  get deliveryStatus(): SqliteApiStore {
+    return this.apiTokens;
   }
 
   /**
