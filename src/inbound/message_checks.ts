@@ -7,7 +7,7 @@
  *
  * The checks of one message have a time budget (`inbound.check_budget`): a lookup still
  * unanswered when it runs out fails as a timeout, which mailauth records as temperror
- * (RFC 8601 §2.7.1, RFC 7208 §2.6.6, RFC 7489 §6.6.3), and the message goes on. So an MX whose
+ * (RFC 8601 §2.7.1 and §2.7.2, RFC 7208 §2.6.6), and the message goes on. So an MX whose
  * DNS breaks, or that gets mail naming a domain whose servers never answer, keeps accepting
  * mail at a bounded cost per message. Answers are cached (lookup_cache.ts) and the lookups a
  * message will need are started together (expected_lookups.ts).
