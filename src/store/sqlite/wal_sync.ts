@@ -6,7 +6,9 @@
  * SQLite still syncs around checkpoints, so the file stays consistent); this then fsyncs the
  * WAL file on Deno's thread pool, and only after that are the transaction's writes reported
  * done (a 250 to DATA). fsync covers the file whatever descriptor it is asked through, so once
- * a sync that began after a COMMIT returns, that transaction is on disk, as with FULL.
+ * a sync that began after a COMMIT returns, that transaction is on disk, as with FULL. The WAL
+ * file exists, the same file, for as long as a connection has the database open (SQLite's WAL
+ * documentation), so the descriptor opened once stays the right one while the store is open.
  *
  * Syncs are coalesced: while one runs, every request waits for the next, which starts when the
  * running one ends and covers all of them, so a burst costs two fsyncs, not one per commit.
