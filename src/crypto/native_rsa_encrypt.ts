@@ -57,20 +57,29 @@ function libcrypto(): Lib | null {
   return lib;
 }
 
-// EVP_PKEY handles are freed when the key object that holds one is collected.
-const handles = new FinalizationRegistry<Deno.PointerValue>((pkey) => {
-  if (pkey && lib) lib.EVP_PKEY_free(pkey);
+/** What libcrypto holds for one key: the key, and an encryption context set up for a label. */
+interface Held {
+  pkey: Deno.PointerObject;
+  ctx: Deno.PointerObject | null;
+  label: Uint8Array | null;
+}
+
+// Freed when the key object that holds them is collected.
+const handles = new FinalizationRegistry<Held>((held) => {
+  if (!lib) return;
+  if (held.ctx) lib.EVP_PKEY_CTX_free(held.ctx);
+  lib.EVP_PKEY_free(held.pkey);
 });
 
 /** An RSA public key held by libcrypto. */
 export class NativeRsaPublicKey {
-  readonly #pkey: Deno.PointerObject;
+  readonly #held: Held;
   readonly #lib: Lib;
 
   private constructor(lib: Lib, pkey: Deno.PointerObject) {
     this.#lib = lib;
-    this.#pkey = pkey;
-    handles.register(this, pkey);
+    this.#held = { pkey, ctx: null, label: null };
+    handles.register(this, this.#held);
   }
 
   /** Imports a SubjectPublicKeyInfo DER key; undefined when libcrypto is not available. */
@@ -88,7 +97,29 @@ export class NativeRsaPublicKey {
   /** Encrypts `plain` with RSA-OAEP-SHA-256 and `label`. */
   encrypt(plain: Uint8Array, label: Uint8Array): Uint8Array<ArrayBuffer> {
     const l = this.#lib;
-    const ctx = l.EVP_PKEY_CTX_new(this.#pkey, null);
+    const ctx = this.#context(label);
+    const input = new Uint8Array(plain);
+    const out = new Uint8Array(MAX_OUTPUT);
+    const outLength = new BigUint64Array([BigInt(out.length)]);
+    const ok = l.EVP_PKEY_encrypt(ctx, out, outLength, input, BigInt(input.length));
+    input.fill(0);
+    if (ok <= 0) {
+      this.#dropContext();
+      throw new Error("RSA-OAEP encryption failed");
+    }
+    return out.slice(0, Number(outLength[0]));
+  }
+
+  /**
+   * The context for `label`, set up once and kept: an initialised context serves any number
+   * of encryptions (each draws its own OAEP seed), and setting one up took most of the time.
+   */
+  #context(label: Uint8Array): Deno.PointerObject {
+    const held = this.#held;
+    if (held.ctx && held.label && sameBytes(held.label, label)) return held.ctx;
+    this.#dropContext();
+    const l = this.#lib;
+    const ctx = l.EVP_PKEY_CTX_new(held.pkey, null);
     if (!ctx) throw new Error("EVP_PKEY_CTX_new failed");
     try {
       const sha256 = l.EVP_sha256();
@@ -108,17 +139,27 @@ export class NativeRsaPublicKey {
         l.CRYPTO_free(copy, FILE_NAME, 0);
         throw new Error("RSA-OAEP label refused");
       }
-      const input = new Uint8Array(plain);
-      const out = new Uint8Array(MAX_OUTPUT);
-      const outLength = new BigUint64Array([BigInt(out.length)]);
-      const ok = l.EVP_PKEY_encrypt(ctx, out, outLength, input, BigInt(input.length));
-      input.fill(0);
-      if (ok <= 0) throw new Error("RSA-OAEP encryption failed");
-      return out.slice(0, Number(outLength[0]));
-    } finally {
+    } catch (err) {
       l.EVP_PKEY_CTX_free(ctx);
+      throw err;
     }
+    held.ctx = ctx;
+    held.label = label.slice();
+    return ctx;
   }
+
+  #dropContext(): void {
+    const held = this.#held;
+    if (held.ctx) this.#lib.EVP_PKEY_CTX_free(held.ctx);
+    held.ctx = null;
+    held.label = null;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** libcrypto handles of imported WebCrypto public keys (null: libcrypto refused the key). */
