@@ -167,12 +167,17 @@ async function part<T>(name: string, fn: () => Promise<T>): Promise<T | undefine
 
 function describe(t: Throughput): string {
   return `${t.messages} messages (${t.deliveries} deliveries) in ${t.seconds.toFixed(2)} s = ` +
-    `${t.perSecond.toFixed(1)} msg/s` +
+    `${t.perSecond.toFixed(1)} msg/s, server CPU ${
+      (t.cpuSeconds * 1000 / t.messages).toFixed(2)
+    } ` +
+    `ms a message` +
     (t.stored !== undefined ? `; ${t.stored} deliveries in the store` : "");
 }
 
 let postfix: Throughput | undefined;
 let fsmtp: Throughput | undefined;
+let fsmtpChecked: Throughput | undefined;
+let fsmtpSilentDns: Throughput | undefined;
 let memory: IdleMemory | undefined;
 if (runSmtp) {
   console.log(
@@ -186,6 +191,17 @@ if (runSmtp) {
   if (postfix) console.log(`  postfix: ${describe(postfix)}`);
   fsmtp = await part("fsmtp inbound (until smtp-source is done)", () => fsmtpInbound(load));
   if (fsmtp) console.log(`  fsmtp:   ${describe(fsmtp)}`);
+  fsmtpChecked = await part(
+    "fsmtp inbound, checks on (SPF, DKIM, DMARC, ARC) against a local DNS server (dnsmasq)",
+    () => fsmtpInbound(load, "local-dns"),
+  );
+  if (fsmtpChecked) console.log(`  fsmtp:   ${describe(fsmtpChecked)}`);
+  fsmtpSilentDns = await part(
+    "fsmtp inbound, checks on against a resolver that never answers (inbound.check_budget; " +
+      "a failed lookup is cached 30 s)",
+    () => fsmtpInbound(load, "silent-dns"),
+  );
+  if (fsmtpSilentDns) console.log(`  fsmtp:   ${describe(fsmtpSilentDns)}`);
   memory = await part(
     `fsmtp RSS with ${IDLE_CONNECTIONS} idle connections`,
     () => idleConnections(IDLE_CONNECTIONS),
@@ -316,6 +332,27 @@ if (runSmtp) {
     [
       "ratio fsmtp / Postfix",
       postfix && fsmtp ? (fsmtp.perSecond / postfix.perSecond).toFixed(2) : "-",
+    ],
+    [
+      "inbound msg/s, fsmtp, checks on, local DNS",
+      fsmtpChecked ? fsmtpChecked.perSecond.toFixed(1) : "failed",
+    ],
+    [
+      "ratio fsmtp checks on / Postfix (no checks)",
+      postfix && fsmtpChecked ? ratio(fsmtpChecked.perSecond, postfix.perSecond) : "-",
+    ],
+    [
+      "inbound msg/s, fsmtp, checks on, DNS never answers",
+      fsmtpSilentDns ? fsmtpSilentDns.perSecond.toFixed(1) : "failed",
+    ],
+    [
+      "inbound server CPU ms/msg: Postfix, fsmtp, checks, no DNS",
+      [postfix, fsmtp, fsmtpChecked, fsmtpSilentDns]
+        .map((t) => t ? (t.cpuSeconds * 1000 / t.messages).toFixed(2) : "-").join(" "),
+    ],
+    [
+      "ratio fsmtp DNS never answers / Postfix",
+      postfix && fsmtpSilentDns ? ratio(fsmtpSilentDns.perSecond, postfix.perSecond) : "-",
     ],
     ["fsmtp RSS, idle", memory ? mib(memory.idleKiB) : "failed"],
     [`fsmtp RSS, ${IDLE_CONNECTIONS} idle connections`, memory ? mib(memory.openKiB) : "failed"],

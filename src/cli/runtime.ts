@@ -148,14 +148,16 @@ export class Runtime {
   #checks(): MessageChecks | undefined {
     const config = this.config;
     if (!config.inbound.checks) return undefined;
-    const key = `${config.hostname} ${config.outbound.resolver} ${config.inbound.dmarc_policy}`;
+    const { dmarc_policy, check_budget } = config.inbound;
+    const key = `${config.hostname} ${config.outbound.resolver} ${dmarc_policy} ${check_budget}`;
     if (this.#checksKey !== key) {
       const server = config.outbound.resolver ? parseListen(config.outbound.resolver) : undefined;
       const nameServer = server ? { ipAddr: server.host, port: server.port } : undefined;
       this.#checksCache = new MessageChecks(
         config.hostname,
         denoDnsLookup(nameServer),
-        config.inbound.dmarc_policy,
+        dmarc_policy,
+        check_budget,
       );
       this.#checksKey = key;
     }

@@ -42,6 +42,11 @@ export interface Config {
     checks: boolean;
     /** "enforce": honour p=reject (refuse) and p=quarantine (Junk); "record": only record. */
     dmarc_policy: "enforce" | "record";
+    /**
+     * Milliseconds the checks of one message may take all told, DNS included; lookups still
+     * unanswered then are recorded as temperror (RFC 8601) and the message goes on.
+     */
+    check_budget: number;
   };
   dkim: {
     /** DKIM selector (RFC 6376 §3.1); keys per domain live in keys_dir. */
@@ -207,7 +212,7 @@ export function defaultConfig(): Config {
       max_failures_per_ip: 10,
       failure_window: 15 * 60_000,
     },
-    inbound: { checks: true, dmarc_policy: "enforce" },
+    inbound: { checks: true, dmarc_policy: "enforce", check_budget: 5000 },
     // rotate: existing installs keep signing with `selector` until fsmtp's DNS server runs or
     // `--dkim-rotate` is called: nothing rotates where nobody publishes the new keys.
     dkim: {

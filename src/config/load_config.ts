@@ -28,6 +28,7 @@ type Kind =
   | "duration"
   | "lease"
   | "delay"
+  | "budget"
   | "rate"
   | "label"
   | "port"
@@ -64,6 +65,7 @@ const SCHEMA: Record<string, Kind> = {
   "auth.failure_window": "duration",
   "inbound.checks": "boolean",
   "inbound.dmarc_policy": { oneOf: ["enforce", "record"] },
+  "inbound.check_budget": "budget",
   "dkim.selector": "label",
   "dkim.rotate": "rotate",
   "dkim.publish_ahead": "duration",
@@ -343,6 +345,15 @@ function convert(kind: Kind, raw: unknown, where: string): unknown {
     case "delay": {
       const ms = typeof raw === "string" ? parseDuration(raw) : undefined;
       if (ms === undefined || ms > 60_000) fail('a duration up to 1m, such as "0s" or "2s"');
+      return ms;
+    }
+    case "budget": {
+      // Under 100 ms no DNS answer could come in time; over a minute a sender's SMTP client
+      // may give up on the DATA reply (RFC 5321 §4.5.3.2.6 lets it wait 10 minutes, few do).
+      const ms = typeof raw === "string" ? parseDuration(raw) : undefined;
+      if (ms === undefined || ms < 100 || ms > 60_000) {
+        fail('a duration from 100ms to 1m, such as "5s"');
+      }
       return ms;
     }
     case "lease": {

@@ -10,6 +10,7 @@
 import { createCipheriv, createDecipheriv, KeyObject } from "node:crypto";
 import { asBytes, type Bytes, concatBytes, randomBytes, utf8 } from "./bytes.ts";
 import { CryptoError } from "./crypto_error.ts";
+import { rsaOaepEncrypt } from "./native_rsa_encrypt.ts";
 import type { UnlockedUserKeys } from "./user_keys.ts";
 
 /** How a message's content key is wrapped: for the user's RSA key, or their mailbox key. */
@@ -64,15 +65,7 @@ export async function sealMessage(
   try {
     const body = await gcmSealLarge(raw, clear, BODY_AAD);
     const wrappedKeys = await Promise.all(
-      recipientPublicKeys.map(async (publicKey) =>
-        new Uint8Array(
-          await crypto.subtle.encrypt(
-            { name: "RSA-OAEP", label: CONTENT_KEY_LABEL },
-            publicKey,
-            raw,
-          ),
-        )
-      ),
+      recipientPublicKeys.map((publicKey) => rsaOaepEncrypt(publicKey, raw, CONTENT_KEY_LABEL)),
     );
     return {
       body,

@@ -262,7 +262,8 @@ export class Connection {
   }
 
   /**
-   * Reads DATA content up to and including the `CRLF.CRLF` marker. `reserve` is asked before
+   * Reads DATA content up to and including the `CRLF.CRLF` marker; its lines may be longer than
+   * `maxLineLength`, which bounds command lines only (see dot_decoder.ts). `reserve` is asked before
    * the content buffer grows; what it granted is in the result (or given back here on EOF).
    * `sizeHint` (the client's SIZE=) sizes the buffer up front.
    */
@@ -273,7 +274,6 @@ export class Connection {
   ): Promise<DataResult> {
     const decoder = new DotDecoder(
       maxSize,
-      this.limits.maxLineLength,
       reserve && ((n) => reserve.take(n)),
       sizeHint,
       reserve && ((n) => reserve.give(n)),

@@ -7,13 +7,21 @@
  * them as line ends is what SMTP smuggling exploits (`<LF>.<LF>` or `<LF>.<CRLF>` read as the
  * end of data by one server and not by the next). So a bare CR or LF never ends a line or the
  * message here; it is noted, and the session rejects the message once the real end arrives.
+ *
+ * Line length: content lines are not limited. RFC 5322 §2.1.1's 998 octets binds the programs
+ * that write messages, not the relays that carry them, and Postfix accepts lines of any length;
+ * refusing them loses real mail (generated HTML, base64 without line breaks). Only the size
+ * limit bounds the content. Command lines keep their limit (connection.ts `readLine`).
  */
 
 const CR = 13;
 const LF = 10;
 const DOT = 46;
-/** The content buffer of a message whose size the client did not declare. */
-const INITIAL = 64 * 1024;
+/**
+ * The content buffer of a message whose size the client did not declare: most mail fits, and a
+ * small first buffer keeps the garbage of a busy MX low (it grows by GROWTH_STEP at least).
+ */
+const INITIAL = 16 * 1024;
 /** Room in front of the content for the trace headers (Received:, Authentication-Results:). */
 const HEADROOM = 8 * 1024;
 /** The least a full content buffer grows by. */
@@ -28,14 +36,13 @@ const enum State {
 }
 
 /** What was wrong with the content, if anything; the first problem found wins. */
-export type DataProblem = "too-big" | "bare-newline" | "line-too-long" | "no-memory";
+export type DataProblem = "too-big" | "bare-newline" | "no-memory";
 
 /** Decodes one message's DATA content. */
 export class DotDecoder {
   #state = State.LineStart;
   #out: Uint8Array;
   #length = 0;
-  #lineLength = 0;
   #done = false;
   #problem: DataProblem | undefined;
   #reserved = 0;
@@ -44,14 +51,12 @@ export class DotDecoder {
    * @param maxSize octets of decoded content allowed; more sets the "too-big" problem and stops
    *   keeping content (the rest is still scanned for the end marker, RFC 5321 §4.5.3.1.10 asks
    *   servers to read it before replying)
-   * @param maxLineLength octets per line, CRLF excluded
    * @param reserve asked before the buffer grows; `release` takes it all back when a grow is
    *   refused (the message will be refused; its buffer is dropped)
    * @param sizeHint the client's SIZE=, to size the buffer at once
    */
   constructor(
     readonly maxSize: number,
-    readonly maxLineLength: number,
     readonly reserve: (octets: number) => boolean = () => true,
     sizeHint?: number,
     readonly release: (octets: number) => void = () => {},
@@ -111,7 +116,23 @@ export class DotDecoder {
    */
   feed(chunk: Uint8Array): number {
     let i = 0;
-    while (i < chunk.length && !this.#done) {
+    const n = chunk.length;
+    while (i < n && !this.#done) {
+      if (this.#state === State.Mid) {
+        // The common case: a run of octets inside a line, copied at once up to the next CR or
+        // LF, so long lines cost a scan and a copy rather than a step per octet.
+        let j = i;
+        while (j < n) {
+          const c = chunk[j];
+          if (c === CR || c === LF) break;
+          j++;
+        }
+        if (j > i) {
+          this.#emitRun(chunk, i, j);
+          i = j;
+          continue;
+        }
+      }
       const b = chunk[i++];
       switch (this.#state) {
         case State.LineStart:
@@ -140,7 +161,6 @@ export class DotDecoder {
           if (b === LF) {
             this.#emit(CR);
             this.#emit(LF);
-            this.#lineLength = 0;
             this.#state = State.LineStart;
           } else {
             this.#flag("bare-newline");
@@ -160,7 +180,6 @@ export class DotDecoder {
     }
     if (b === LF) this.#flag("bare-newline");
     this.#state = State.Mid;
-    if (++this.#lineLength > this.maxLineLength) this.#flag("line-too-long");
     this.#emit(b);
   }
 
@@ -174,45 +193,69 @@ export class DotDecoder {
       this.#flag("too-big");
       return;
     }
-    if (HEADROOM + this.#length === this.#out.length) {
+    if (HEADROOM + this.#length === this.#out.length && !this.#grow(this.#length + 1)) return;
+    this.#out[HEADROOM + this.#length++] = b;
+  }
+
+  /** Emits `chunk[from, to)`, octets that are neither CR nor LF; the same limits as `#emit`. */
+  #emitRun(chunk: Uint8Array, from: number, to: number): void {
+    if (this.#problem === "no-memory") return;
+    const take = Math.min(to - from, this.maxSize - this.#length);
+    if (take > 0) {
+      if (HEADROOM + this.#length + take > this.#out.length && !this.#grow(this.#length + take)) {
+        return;
+      }
+      this.#out.set(chunk.subarray(from, from + take), HEADROOM + this.#length);
+      this.#length += take;
+    }
+    if (take < to - from) this.#flag("too-big");
+  }
+
+  /**
+   * Grows the buffer until `length` octets of content fit, in the steps single octets would
+   * take (so the budget is charged alike however the input was split). False when the budget
+   * refuses: then the message keeps being scanned for its end marker, stores nothing more, and
+   * what it held goes back at once, so the others growing beside it can finish.
+   */
+  #grow(length: number): boolean {
+    let size = this.#out.length;
+    let taken = 0;
+    while (HEADROOM + length > size) {
       // Grow by a quarter (at least a step): what is reserved stays within 25% of the content.
-      const grown = Math.max(this.#out.length + GROWTH_STEP, Math.ceil(this.#out.length * 1.25));
-      const size = Math.min(grown, HEADROOM + this.maxSize + 2);
-      if (!this.reserve(size - this.#out.length)) {
-        // Out of budget: keep scanning for the end marker, store nothing more, and give back
-        // what this message held at once, so the others growing beside it can finish.
+      const next = Math.min(
+        Math.max(size + GROWTH_STEP, Math.ceil(size * 1.25)),
+        HEADROOM + this.maxSize + 2,
+      );
+      if (!this.reserve(next - size)) {
         this.#problem = "no-memory";
-        this.release(this.#reserved);
+        this.release(this.#reserved + taken);
         this.#reserved = 0;
         this.#out = new Uint8Array(0);
         this.#length = 0;
-        return;
+        return false;
       }
-      this.#reserved += size - this.#out.length;
-      const bigger = new Uint8Array(size);
-      bigger.set(this.#out);
-      this.#out = bigger;
+      taken += next - size;
+      size = next;
     }
-    this.#out[HEADROOM + this.#length++] = b;
+    this.#reserved += taken;
+    const bigger = new Uint8Array(size);
+    bigger.set(this.#out);
+    this.#out = bigger;
+    return true;
   }
 }
 
 /**
- * Checks raw content (BDAT chunks carry no dot-stuffing) for the same problems the decoder
- * flags: a bare CR or LF, or a line longer than `maxLineLength` (CRLF excluded).
+ * Checks raw content (BDAT chunks carry no dot-stuffing) for the problem the decoder flags on
+ * the way: a bare CR or LF (RFC 5321 §2.3.8). Lines may be of any length, as in DATA.
  */
-export function scanLines(content: Uint8Array, maxLineLength: number): DataProblem | undefined {
-  let lineStart = 0;
-  for (let i = 0; i < content.length; i++) {
-    const b = content[i];
-    if (b === CR) {
-      if (content[i + 1] !== LF) return "bare-newline";
-      if (i - lineStart > maxLineLength) return "line-too-long";
-      i++;
-      lineStart = i + 1;
-    } else if (b === LF) {
-      return "bare-newline";
-    }
+export function scanLines(content: Uint8Array): DataProblem | undefined {
+  for (let i = content.indexOf(CR); i >= 0; i = content.indexOf(CR, i + 2)) {
+    if (content[i + 1] !== LF) return "bare-newline";
   }
-  return content.length - lineStart > maxLineLength ? "line-too-long" : undefined;
+  // Every CR is followed by LF now; an LF anywhere else is bare.
+  for (let i = content.indexOf(LF); i >= 0; i = content.indexOf(LF, i + 1)) {
+    if (i === 0 || content[i - 1] !== CR) return "bare-newline";
+  }
+  return undefined;
 }

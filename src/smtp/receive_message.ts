@@ -118,7 +118,7 @@ export async function receiveBdat(
   tx!.reserved += tx!.chunkedSize + 2;
   const content = concatBytes(...chunks, ends ? new Uint8Array(0) : encoder.encode("\r\n"));
   tx!.chunks = [];
-  const problem = scanLines(content, s.conn.limits.maxLineLength);
+  const problem = scanLines(content);
   if (problem) {
     s.resetTransaction();
     return problemReply(s, problem);
@@ -139,12 +139,6 @@ function problemReply(s: SmtpSession, problem: DataProblem): Reply {
       );
     case "no-memory":
       return systemFull;
-    case "line-too-long":
-      return reply(
-        554,
-        "5.6.0",
-        `Message has a line longer than ${s.conn.limits.maxLineLength} octets`,
-      );
   }
 }
 

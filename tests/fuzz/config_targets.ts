@@ -89,6 +89,7 @@ const settingArbs: fc.Arbitrary<Setting[]>[] = [
   duration(0, 60_000).map((d) => [["auth.failure_delay", tomlString(d.text), d.ms]]),
   count.map((n) => [["auth.max_failures_per_ip", String(n), n]]),
   fc.boolean().map((b) => [["inbound.checks", String(b), b]]),
+  duration(100, 60_000).map((d) => [["inbound.check_budget", tomlString(d.text), d.ms]]),
   label.map((l) => [["dkim.selector", tomlString(l), l]]),
   fc.integer({ min: 1, max: 65535 }).map((p) => [["outbound.port", String(p), p]]),
   text.map((t) => [["outbound.relay_user", tomlString(t), t]]),

@@ -425,3 +425,25 @@ Deno.test("loadConfig: [store] and [cassandra]", async (t) => {
     });
   });
 });
+
+Deno.test("config: inbound.check_budget", async (t) => {
+  await t.step("defaults to 5s", () => {
+    assert.equal(defaultConfig().inbound.check_budget, 5000);
+  });
+  await t.step("a duration from 100ms to 1m, from the file or the environment", () => {
+    withFile('[inbound]\ncheck_budget = "2500ms"\n', (path) => {
+      assert.equal(loadConfig(path, {}).config.inbound.check_budget, 2500);
+    });
+    withFile("", (path) => {
+      const env = { FSMTP_INBOUND_CHECK_BUDGET: "1m" };
+      assert.equal(loadConfig(path, env).config.inbound.check_budget, 60_000);
+    });
+  });
+  await t.step("outside that range, or not a duration, names the key", () => {
+    for (const bad of ['"50ms"', '"2m"', '"soon"', "5"]) {
+      withFile(`[inbound]\ncheck_budget = ${bad}\n`, (path) => {
+        configError(() => loadConfig(path, {}), "inbound.check_budget", path, "100ms to 1m");
+      });
+    }
+  });
+});

@@ -64,3 +64,57 @@ Deno.test("GroupCommit", async (t) => {
     await gc.drain();
   });
 });
+
+Deno.test("GroupCommit with a durable step", async (t) => {
+  await t.step(
+    "items settle only once the batch is durable; the next batch runs meanwhile",
+    async () => {
+      const syncs: PromiseWithResolvers<void>[] = [];
+      const batches: number[][] = [];
+      const gc = new GroupCommit<number, number>(
+        (items) => {
+          batches.push(items);
+          return items.map((i) => ({ ok: true, value: i }));
+        },
+        500,
+        () => {
+          const sync = Promise.withResolvers<void>();
+          syncs.push(sync);
+          return sync.promise;
+        },
+      );
+      let settled = false;
+      const first = gc.submit(1).then((v) => {
+        settled = true;
+        return v;
+      });
+      await new Promise((r) => setTimeout(r, 0));
+      assert.deepEqual(batches, [[1]]);
+      assert.equal(settled, false, "not before the batch is on disk");
+      const second = gc.submit(2);
+      await new Promise((r) => setTimeout(r, 0));
+      assert.deepEqual(batches, [[1], [2]], "the second batch did not wait for the first's sync");
+      let drained = false;
+      const drain = gc.drain().then(() => drained = true);
+      syncs[0].resolve();
+      assert.equal(await first, 1);
+      assert.equal(drained, false, "drain waits for every sync");
+      syncs[1].resolve();
+      assert.equal(await second, 2);
+      await drain;
+    },
+  );
+
+  await t.step("a failed durable step rejects the whole batch", async () => {
+    const gc = new GroupCommit<number, number>(
+      (items) => items.map((i) => ({ ok: true, value: i })),
+      500,
+      () => Promise.reject(new Error("fsync: I/O error")),
+    );
+    const settled = await Promise.allSettled([1, 2].map((i) => gc.submit(i)));
+    for (const s of settled) {
+      assert.equal(s.status, "rejected");
+      assert.match(String(s.reason), /I\/O error/);
+    }
+  });
+});

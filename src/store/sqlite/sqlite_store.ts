@@ -33,6 +33,7 @@ import {
   type UserRecord,
 } from "../mail_store.ts";
 import { GroupCommit, type Outcome } from "./group_commit.ts";
+import { WalSync } from "./wal_sync.ts";
 import {
   DEFAULT_JOURNAL_BOUNDS,
   type JournalBounds,
@@ -85,6 +86,10 @@ export class SqliteMailStore implements MailStore {
   #closed = false;
   #deliveriesPrunedAt = 0;
   #deliveries: GroupCommit<Delivery, MessageRef[]>;
+  /** fsyncs the WAL after delivery batches (undefined: not tried yet; null: not available). */
+  #walSync: WalSync | null | undefined;
+  /** Mailboxes the last delivery batch changed, announced once it is on disk. */
+  #delivered: msgs.Touched = new Map();
   #messageWrites: GroupCommit<MessageWrite, void>;
   #queue?: SqliteQueueStore;
   #api?: SqliteApiStore;
@@ -94,7 +99,11 @@ export class SqliteMailStore implements MailStore {
     this.#sql = new Statements(db);
     this.changes = options.changes ?? new InProcessChangeFeed();
     this.#bounds = { ...DEFAULT_JOURNAL_BOUNDS, ...options.journal };
-    this.#deliveries = new GroupCommit((batch) => this.#deliverBatch(batch));
+    this.#deliveries = new GroupCommit(
+      (batch) => this.#deliverBatch(batch),
+      undefined,
+      () => this.#deliveriesDurable(),
+    );
     this.#messageWrites = new GroupCommit((batch) => this.#messageWriteBatch(batch));
   }
 
@@ -122,6 +131,11 @@ export class SqliteMailStore implements MailStore {
   /** Write transactions committed by this instance; shows group commit at work in tests. */
   get commits(): number {
     return this.#commits;
+  }
+
+  /** fsyncs of the WAL made off the event loop after delivery batches (wal_sync.ts). */
+  get walSyncs(): number {
+    return this.#walSync?.syncs ?? 0;
   }
 
   /**
@@ -495,6 +509,7 @@ export class SqliteMailStore implements MailStore {
     if (this.#closed) return;
     this.#closed = true;
     await this.#deliveries.drain();
+    await this.#walSync?.close();
     await this.#messageWrites.drain();
     await this.#queue?.drain();
     this.#sql.clear();
@@ -511,37 +526,58 @@ export class SqliteMailStore implements MailStore {
     return [source, target];
   }
 
-  /** Runs one group-commit batch: one transaction, one savepoint per delivery. */
+  /**
+   * Runs one group-commit batch: one transaction, one savepoint per delivery. Committed without
+   * the fsync when the WAL can be synced apart (`#deliveriesDurable` then waits for that).
+   */
   #deliverBatch(batch: Delivery[]): Outcome<MessageRef[]>[] {
     const db = this.#db;
     const touched: msgs.Touched = new Map();
+    this.#delivered = touched;
     const now = Date.now();
-    const outcomes = this.#write(() => {
-      if (now - this.#deliveriesPrunedAt >= DELIVERY_PRUNE_EVERY_MS) {
-        pruneDeliveries(this.#sql, now, this.#bounds);
-        this.#deliveriesPrunedAt = now;
-      }
-      return batch.map((delivery): Outcome<MessageRef[]> => {
-        // A failed delivery's mailboxes must not be announced: collect apart, merge on success.
-        const mine: msgs.Touched = new Map();
-        db.exec("SAVEPOINT delivery");
-        try {
-          const refs = msgs.fileDelivery(this.#sql, delivery, now, mine);
-          db.exec("RELEASE delivery");
-          for (const [row, modSeq] of mine) touched.set(row, modSeq);
-          return { ok: true, value: refs };
-        } catch (error) {
-          // Some errors (I/O, out of memory) make SQLite roll back the whole transaction; then
-          // nothing of the batch stands and every delivery in it must be rejected.
-          if (!db.isTransaction) throw error;
-          db.exec("ROLLBACK TO delivery");
-          db.exec("RELEASE delivery");
-          return { ok: false, error };
-        }
-      });
-    });
+    if (this.#walSync === undefined) {
+      this.#walSync = this.path === ":memory:" ? null : WalSync.open(`${this.path}-wal`) ?? null;
+    }
+    if (this.#walSync) db.exec("PRAGMA synchronous = NORMAL");
+    try {
+      return this.#write(() => this.#fileBatch(batch, touched, now));
+    } finally {
+      if (this.#walSync) db.exec("PRAGMA synchronous = FULL");
+    }
+  }
+
+  /** After a delivery batch: its WAL frames on disk, then its mailboxes announced. */
+  async #deliveriesDurable(): Promise<void> {
+    const touched = this.#delivered;
+    await this.#walSync?.request();
     this.#publishAll(touched, "added");
-    return outcomes;
+  }
+
+  /** Files each delivery of a batch under its own savepoint; `touched` gets their mailboxes. */
+  #fileBatch(batch: Delivery[], touched: msgs.Touched, now: number): Outcome<MessageRef[]>[] {
+    const db = this.#db;
+    if (now - this.#deliveriesPrunedAt >= DELIVERY_PRUNE_EVERY_MS) {
+      pruneDeliveries(this.#sql, now, this.#bounds);
+      this.#deliveriesPrunedAt = now;
+    }
+    return batch.map((delivery): Outcome<MessageRef[]> => {
+      // A failed delivery's mailboxes must not be announced: collect apart, merge on success.
+      const mine: msgs.Touched = new Map();
+      db.exec("SAVEPOINT delivery");
+      try {
+        const refs = msgs.fileDelivery(this.#sql, delivery, now, mine);
+        db.exec("RELEASE delivery");
+        for (const [row, modSeq] of mine) touched.set(row, modSeq);
+        return { ok: true, value: refs };
+      } catch (error) {
+        // Some errors (I/O, out of memory) make SQLite roll back the whole transaction; then
+        // nothing of the batch stands and every delivery in it must be rejected.
+        if (!db.isTransaction) throw error;
+        db.exec("ROLLBACK TO delivery");
+        db.exec("RELEASE delivery");
+        return { ok: false, error };
+      }
+    });
   }
 
   /** Runs re-wraps and summaries in one transaction; a message gone meanwhile is skipped. */
