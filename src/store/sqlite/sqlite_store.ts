@@ -4,8 +4,9 @@
  * Durability: WAL with `synchronous = FULL`, so a committed transaction is fsync'd before the
  * method that made it resolves (DESIGN.md, Durability), and the change feed hears of a change
  * only then. Speed: node:sqlite is synchronous and a commit's fsync blocks the process, so
- * deliveries, key re-wraps and summaries are group-committed (see `group_commit.ts`); the rarer
- * writes (flags, copy, expunge, mailboxes, users) commit on their own.
+ * deliveries, key re-wraps and summaries are group-committed (see `group_commit.ts`) and their
+ * flush runs off the event loop (`wal_sync.ts`); the rarer writes (flags, copy, expunge,
+ * mailboxes, users) commit and flush on their own.
  *
  * The port's mailbox ids are the mailbox rows' integer ids in decimal; only this folder knows.
  */
@@ -46,6 +47,7 @@ import { migrate } from "./schema.ts";
 import { SqliteQueueStore } from "./sqlite_queue.ts";
 import { SqliteStoreImport } from "./store_import.ts";
 import { Statements } from "./statements.ts";
+import { WalSync } from "./wal_sync.ts";
 import { checkDelivery, checkKeyWrap, mailboxName, uidSet } from "./validate.ts";
 
 /**
@@ -86,14 +88,17 @@ export class SqliteMailStore implements MailStore {
   #deliveries: GroupCommit<Delivery, MessageRef[]>;
   #messageWrites: GroupCommit<MessageWrite, void>;
   #queue?: SqliteQueueStore;
+  /** Flushes group-committed batches off the event loop, for the queue too. */
+  #wal: WalSync;
 
   private constructor(db: DatabaseSync, readonly path: string, options: SqliteStoreOptions) {
     this.#db = db;
     this.#sql = new Statements(db);
     this.changes = options.changes ?? new InProcessChangeFeed();
     this.#bounds = { ...DEFAULT_JOURNAL_BOUNDS, ...options.journal };
-    this.#deliveries = new GroupCommit((batch) => this.#deliverBatch(batch));
-    this.#messageWrites = new GroupCommit((batch) => this.#messageWriteBatch(batch));
+    this.#wal = new WalSync(db, path);
+    this.#deliveries = new GroupCommit((b) => this.#deliverBatch(b), undefined, this.#wal);
+    this.#messageWrites = new GroupCommit((b) => this.#messageWriteBatch(b), undefined, this.#wal);
   }
 
   /**
@@ -127,7 +132,7 @@ export class SqliteMailStore implements MailStore {
    * use, and closed with this store.
    */
   get queue(): SqliteQueueStore {
-    this.#queue ??= new SqliteQueueStore(this.#db, this.path, () => !this.#closed);
+    this.#queue ??= new SqliteQueueStore(this.#db, this.path, () => !this.#closed, this.#wal);
     return this.#queue;
   }
 
@@ -484,6 +489,7 @@ export class SqliteMailStore implements MailStore {
     await this.#deliveries.drain();
     await this.#messageWrites.drain();
     await this.#queue?.drain();
+    await this.#wal.close();
     this.#sql.clear();
     this.#db.close();
   }
@@ -527,7 +533,8 @@ export class SqliteMailStore implements MailStore {
         }
       });
     });
-    this.#publishAll(touched, "added");
+    // Sessions hear of new mail once it is on disk (a failed flush rejects the deliveries).
+    this.#wal.durable().then(() => this.#publishAll(touched, "added"), () => {});
     return outcomes;
   }
 
