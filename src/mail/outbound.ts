@@ -4,7 +4,7 @@
  * sender's INBOX directly, or out through the queue with the null sender.
  */
 import { loadDkimKeys } from "../dkim/keys.ts";
-import { signMessage } from "../dkim/sign.ts";
+import { type DkimSigningKey, signMessage } from "../dkim/sign.ts";
 import type { QueueStore } from "../queue/queue_store.ts";
 import type { EnqueueRecipient, OutboundDsn } from "../queue/types.ts";
 import type { EnvelopeDsn, RecipientDsn } from "../smtp/dsn_params.ts";
@@ -21,6 +21,9 @@ export interface OutgoingMessage {
   recipientDsn?: Map<string, RecipientDsn>;
 }
 
+/** A replaced or added DKIM key file signs the messages queued this long after. */
+const KEYS_RECHECK_MS = 1000;
+
 /** Settings read at each use, so a SIGHUP applies. */
 export interface OutboundSettings {
   keysDir(): string;
@@ -35,6 +38,7 @@ export class Outbound {
   kick: () => void = () => {};
   /** True while a queue runner delivers; without one, remote recipients are refused. */
   running = false;
+  #keys = new Map<string, { at: number; keys: Promise<DkimSigningKey[]> }>();
 
   constructor(
     readonly queue: QueueStore,
@@ -93,13 +97,31 @@ export class Outbound {
   /** `content` with DKIM-Signature fields for the sender's domain (or this host's) prepended. */
   async sign(content: Uint8Array, from: string): Promise<Uint8Array> {
     const domain = domainOf(from) || this.settings.hostname();
-    const keys = await loadDkimKeys(this.settings.keysDir(), domain);
+    const keys = await this.#signingKeys(domain);
     const signature = await signMessage(content, {
       domain,
       selector: this.settings.selector(),
       keys,
     });
     return concatBytes(new TextEncoder().encode(signature), content);
+  }
+
+  /**
+   * The domain's keys, looked up again at most every {@link KEYS_RECHECK_MS}: finding them
+   * costs a few stat calls, too many to make for every message under load.
+   */
+  #signingKeys(domain: string): Promise<DkimSigningKey[]> {
+    const dir = this.settings.keysDir();
+    const id = `${dir}\0${domain}`;
+    const now = Date.now();
+    const hit = this.#keys.get(id);
+    if (hit && now - hit.at < KEYS_RECHECK_MS) return hit.keys;
+    if (this.#keys.size >= 64) this.#keys.clear();
+    const entry = { at: now, keys: loadDkimKeys(dir, domain) };
+    this.#keys.set(id, entry);
+    // A missing or broken key is looked for again by the next message.
+    entry.keys.catch(() => this.#keys.get(id) === entry && this.#keys.delete(id));
+    return entry.keys;
   }
 }
 
