@@ -36,6 +36,7 @@ export class WalSync implements Durability {
   #written = 0;
   #covered = 0;
   #closed = false;
+  #flushes = 0;
 
   /**
    * @param db the connection, in WAL mode with `synchronous = FULL`
@@ -44,6 +45,11 @@ export class WalSync implements Durability {
   constructor(db: DatabaseSync, path: string) {
     this.#db = db;
     this.#walPath = path === ":memory:" || path === "" ? undefined : `${path}-wal`;
+  }
+
+  /** fdatasync calls made so far; shows in tests that flushes are shared. */
+  get flushes(): number {
+    return this.#flushes;
   }
 
   unsynced<T>(fn: () => T): T {
@@ -104,6 +110,7 @@ export class WalSync implements Durability {
       this.#file = undefined;
       throw err;
     }
+    this.#flushes++;
     await file.syncData();
   }
 }
