@@ -269,5 +269,5 @@ export async function fsmtpRunnerSettings(): Promise<string> {
   return `QueueRunner defaults${overridden}: up to ${concurrency} delivery jobs at once, ` +
     `${batch} due messages taken per look at the queue, one domain's backlog split into jobs ` +
     `of at least ${minPer} messages; each job is one SMTP connection (deliverToDomain) that ` +
-    `sends its messages one after another, MAIL+RCPT pipelined, then QUIT`;
+    `sends its messages one after another, MAIL+RCPT+DATA pipelined, then QUIT`;
 }
