@@ -29,6 +29,8 @@ export interface PostfixPeerOptions {
   relayHost?: string;
   /** Offer STARTTLS on smtpd with this certificate (PEM); no TLS offered without it. */
   smtpdTls?: { certPem: string; keyPem: string };
+  /** A milter for smtpd (`smtpd_milters`, e.g. OpenDKIM's `inet:127.0.0.1:port`). */
+  milter?: string;
 }
 
 /** Installs postfix non-interactively when it is missing and we are root; throws otherwise. */
@@ -163,6 +165,13 @@ export class PostfixPeer {
         ? {
           relayhost: `[${opts.relayHost.split(":")[0]}]:${opts.relayHost.split(":")[1]}`,
           default_destination_concurrency_limit: "20",
+        }
+        : {}),
+      ...(opts.milter
+        ? {
+          smtpd_milters: opts.milter,
+          // A milter that fails must show as failed mail, not as unsigned mail relayed.
+          milter_default_action: "tempfail",
         }
         : {}),
       inet_interfaces: "loopback-only",

@@ -5,18 +5,23 @@
  *
  * - Postfix: fed by smtp-source (20 sessions) to a non-local domain, relayed through
  *   `relayhost = [127.0.0.1]:<sink>` with `default_destination_concurrency_limit = 20`.
+ * - Postfix + OpenDKIM: the same, with OpenDKIM as smtpd's milter signing every message
+ *   (rsa-sha256, 2048 bits, relaxed/relaxed), the usual way Postfix DKIM-signs; skipped, saying
+ *   so, when Debian's opendkim is not installed.
  * - fsmtp: fed through submission with AUTH PLAIN (20 sessions, as a user's mail client would),
  *   DKIM-signs each message (rsa-sha256), queues it durably (and files the sender's sealed
  *   "Sent" copy), and its queue runner delivers by MX: dnsmasq on loopback answers
  *   MX sink.example → mx.sink.example → 127.0.0.1, and `[outbound] port` is the sink's.
  *
  * Afterwards the sink's copies are checked: every message of each side arrived, and every one of
- * fsmtp's carries a DKIM signature that verifies against fsmtp's public key.
+ * fsmtp's (and of Postfix + OpenDKIM's) carries a DKIM signature that verifies against the
+ * signer's public key.
  */
 import { join } from "node:path";
 import { DnsServer } from "../tests/helpers/dns_server.ts";
 import { checkDkim, type DkimCheck } from "./dkim_check.ts";
 import { FsmtpServer, PASSWORD } from "./fsmtp_server.ts";
+import { OpenDkimPeer } from "./opendkim_peer.ts";
 import { PostfixPeer } from "./postfix_peer.ts";
 import { SmtpSink } from "./smtp_sink.ts";
 import { startSmtpSource } from "./smtp_source.ts";
@@ -31,7 +36,10 @@ export const OUTBOUND_SIZE = 4096;
 export const OUTBOUND_SESSIONS = 20;
 const FSMTP_DOMAIN = "bench.example";
 const FSMTP_USER = `sender@${FSMTP_DOMAIN}`;
-const POSTFIX_SENDER = "sender@pf.bench.example";
+const POSTFIX_DOMAIN = "pf.bench.example";
+const POSTFIX_SENDER = `sender@${POSTFIX_DOMAIN}`;
+const OPENDKIM_DOMAIN = "dkim.pf.bench.example";
+const OPENDKIM_SENDER = `sender@${OPENDKIM_DOMAIN}`;
 
 /** One side's figures. */
 export interface OutboundSide {
@@ -45,11 +53,16 @@ export interface OutboundSide {
   cpuSeconds: number;
 }
 
-/** Both sides, and what the sink's copies showed. */
+/** Every side, and what the sink's copies showed. */
 export interface OutboundComparison {
   postfix: OutboundSide;
+  /** Postfix signing through OpenDKIM; a string says why it was skipped. */
+  postfixDkim: OutboundSide | string;
   fsmtp: OutboundSide;
+  /** fsmtp's signatures. */
   dkim: DkimCheck;
+  /** Postfix + OpenDKIM's signatures, when that side ran. */
+  postfixDkimCheck?: DkimCheck;
 }
 
 /** A ~4 KiB message from fsmtp's user (fsmtp refuses other From: addresses). */
@@ -67,46 +80,74 @@ function message(i: number): string {
 async function timeSide(
   sink: SmtpSink,
   messages: number,
-  pid: number,
+  pids: number[],
   feed: () => Promise<void>,
   diagnose: () => Promise<string> | string,
 ): Promise<OutboundSide> {
   const target = sink.count + messages;
-  const cpuBefore = await treeCpuSeconds(pid);
+  const cpu = async () => (await Promise.all(pids.map(treeCpuSeconds))).reduce((a, b) => a + b);
+  const cpuBefore = await cpu();
   const started = performance.now();
   await feed();
   const acceptedSeconds = (performance.now() - started) / 1000;
   await sink.waitForCount(target, diagnose);
   const seconds = (performance.now() - started) / 1000;
-  const cpuSeconds = await treeCpuSeconds(pid) - cpuBefore;
+  const cpuSeconds = await cpu() - cpuBefore;
   return { messages, seconds, perSecond: messages / seconds, acceptedSeconds, cpuSeconds };
 }
 
-async function postfixSide(sink: SmtpSink, messages: number): Promise<OutboundSide> {
+/** Postfix relaying smtp-source's mail from `sender`, through `milter` when given. */
+async function postfixSide(
+  sink: SmtpSink,
+  messages: number,
+  sender: string,
+  milter?: OpenDkimPeer,
+): Promise<OutboundSide> {
   const postfix = await PostfixPeer.start({
-    domain: "pf.bench.example",
+    domain: POSTFIX_DOMAIN,
     users: [],
     relayHost: `127.0.0.1:${sink.port}`,
+    milter: milter?.milter,
   });
   try {
     const master = Number(
       (await Deno.readTextFile(join(postfix.dir, "queue", "pid", "master.pid"))).trim(),
     );
-    return await timeSide(sink, messages, master, async () => {
+    const pids = milter ? [master, milter.pid] : [master];
+    return await timeSide(sink, messages, pids, async () => {
       const run = startSmtpSource(postfix.port, {
         sessions: OUTBOUND_SESSIONS,
         messages,
         size: OUTBOUND_SIZE,
         recipients: 1,
-        from: POSTFIX_SENDER,
+        from: sender,
         to: RECIPIENT,
       });
       const result = await run.done;
       if (result.code !== 0) throw new Error(`smtp-source failed: ${result.output}`);
-    }, async () => `Postfix log:\n${await postfix.logTail(15)}`);
+    }, async () =>
+      `Postfix log:\n${await postfix.logTail(15)}` +
+      (milter ? `\nOpenDKIM:\n${milter.output.text.slice(-2000)}` : ""));
   } finally {
     await postfix.stop();
     await postfix.cleanup();
+  }
+}
+
+/** Postfix signing through OpenDKIM, or why it was skipped. */
+async function postfixDkimSide(
+  sink: SmtpSink,
+  messages: number,
+): Promise<{ side: OutboundSide; publicPem: string } | string> {
+  if (!(await OpenDkimPeer.available())) {
+    return "skipped: opendkim is not installed (Debian package opendkim, opendkim-tools)";
+  }
+  const milter = await OpenDkimPeer.start(OPENDKIM_DOMAIN);
+  try {
+    const side = await postfixSide(sink, messages, OPENDKIM_SENDER, milter);
+    return { side, publicPem: milter.publicPem };
+  } finally {
+    await milter.stop();
   }
 }
 
@@ -124,7 +165,7 @@ async function fsmtpSide(
     const side = await timeSide(
       sink,
       messages,
-      fsmtp.pid,
+      [fsmtp.pid],
       () =>
         sendMessages(
           fsmtp.submissionPort!,
@@ -144,7 +185,32 @@ async function fsmtpSide(
   }
 }
 
-/** Runs both sides against one sink, Postfix first, then checks what the sink got. */
+/** Checks that all `messages` from `sender` arrived, each signed by `domain`'s `publicPem`. */
+async function checkSide(
+  sink: SmtpSink,
+  sender: string,
+  messages: number,
+  domain: string,
+  publicPem: string,
+): Promise<DkimCheck> {
+  const got = (await sink.messages()).filter((m) => m.sender === sender);
+  if (got.length !== messages) {
+    throw new Error(`the sink holds ${got.length} messages from ${sender}, not ${messages}`);
+  }
+  const dkim = await checkDkim(got.map((m) => m.content), domain, publicPem);
+  if (dkim.passed !== dkim.messages) {
+    throw new Error(
+      `only ${dkim.passed} of ${sender}'s ${dkim.messages} messages carry a valid DKIM ` +
+        `signature of ${domain}: ${dkim.failures.join(" | ")}`,
+    );
+  }
+  return dkim;
+}
+
+/**
+ * Runs every side against one sink, Postfix first, then Postfix + OpenDKIM, then fsmtp, and
+ * checks what the sink got.
+ */
 export async function outboundComparison(messages: number): Promise<OutboundComparison> {
   const sink = await SmtpSink.start();
   let dns: DnsServer | undefined;
@@ -154,28 +220,28 @@ export async function outboundComparison(messages: number): Promise<OutboundComp
       mx: { [SINK_DOMAIN]: [[10, `mx.${SINK_DOMAIN}`]] },
       a: { [`mx.${SINK_DOMAIN}`]: "127.0.0.1" },
     });
-    const postfix = await postfixSide(sink, messages);
+    const postfix = await postfixSide(sink, messages, POSTFIX_SENDER);
+    checkInterrupted();
+    const signing = await postfixDkimSide(sink, messages);
     checkInterrupted();
     const { side: fsmtp, publicPem } = await fsmtpSide(sink, dns, messages);
     checkInterrupted();
-    const dumped = await sink.messages();
-    const bySender = (sender: string) => dumped.filter((m) => m.sender === sender);
-    const fromPostfix = bySender(POSTFIX_SENDER).length;
-    const fromFsmtp = bySender(FSMTP_USER);
-    if (fromPostfix !== messages || fromFsmtp.length !== messages) {
+    const fromPostfix = (await sink.messages()).filter((m) => m.sender === POSTFIX_SENDER);
+    if (fromPostfix.length !== messages) {
       throw new Error(
-        `the sink holds ${fromPostfix} messages from Postfix and ${fromFsmtp.length} from ` +
-          `fsmtp, not ${messages} each`,
+        `the sink holds ${fromPostfix.length} messages from Postfix, not ${messages}`,
       );
     }
-    const dkim = await checkDkim(fromFsmtp.map((m) => m.content), FSMTP_DOMAIN, publicPem);
-    if (dkim.passed !== dkim.messages) {
-      throw new Error(
-        `only ${dkim.passed} of fsmtp's ${dkim.messages} messages carry a valid DKIM ` +
-          `signature of ${FSMTP_DOMAIN}: ${dkim.failures.join(" | ")}`,
-      );
-    }
-    return { postfix, fsmtp, dkim };
+    const dkim = await checkSide(sink, FSMTP_USER, messages, FSMTP_DOMAIN, publicPem);
+    if (typeof signing === "string") return { postfix, postfixDkim: signing, fsmtp, dkim };
+    const postfixDkimCheck = await checkSide(
+      sink,
+      OPENDKIM_SENDER,
+      messages,
+      OPENDKIM_DOMAIN,
+      signing.publicPem,
+    );
+    return { postfix, postfixDkim: signing.side, fsmtp, dkim, postfixDkimCheck };
   } finally {
     unregister();
     await dns?.stop();
@@ -203,5 +269,5 @@ export async function fsmtpRunnerSettings(): Promise<string> {
   return `QueueRunner defaults${overridden}: up to ${concurrency} delivery jobs at once, ` +
     `${batch} due messages taken per look at the queue, one domain's backlog split into jobs ` +
     `of at least ${minPer} messages; each job is one SMTP connection (deliverToDomain) that ` +
-    `sends its messages one after another, MAIL+RCPT pipelined, then QUIT`;
+    `sends its messages one after another, MAIL+RCPT+DATA pipelined, then QUIT`;
 }

@@ -6,6 +6,7 @@
 import { join } from "node:path";
 import { bytesToBase64, derToPem, pemToDer } from "../tls/pem.ts";
 import { dkimDnsRecordValue, type DkimKeyPair } from "../tls/dkim_keys.ts";
+import { pairNativeSigner } from "../crypto/native_rsa_sign.ts";
 import type { DkimAlgorithm, DkimSigningKey } from "./sign.ts";
 
 /** File name of each algorithm's PKCS#8 PEM private key, in keys_dir or keys_dir/<domain>. */
@@ -137,6 +138,8 @@ export async function importDkimPrivateKey(
   if (algorithm === "rsa-sha256") {
     const bits = (key.algorithm as RsaHashedKeyAlgorithm).modulusLength;
     if (bits < MIN_RSA_BITS) throw new TypeError(`RSA key of ${bits} bits, need ≥ ${MIN_RSA_BITS}`);
+    // Signing every outgoing message: libcrypto does it ~8× faster, off the event loop.
+    pairNativeSigner(key, der);
   }
   return key;
 }

@@ -1,6 +1,8 @@
 /**
  * DKIM signing (RFC 6376 §5) with WebCrypto: rsa-sha256 (RFC 6376 §3.3.1) and ed25519-sha256
- * (RFC 8463 §3), relaxed/relaxed canonicalization, no l= (the whole body is signed).
+ * (RFC 8463 §3), relaxed/relaxed canonicalization, no l= (the whole body is signed). An RSA key
+ * imported by `keys.ts` signs through libcrypto when it can (`native_rsa_sign.ts`: the same
+ * octets, ~8× faster, off the event loop).
  */
 
 import {
@@ -10,6 +12,7 @@ import {
   canonicalizeBody,
   canonicalizeHeader,
 } from "./canonicalize.ts";
+import { nativeSignerOf } from "../crypto/native_rsa_sign.ts";
 import { type HeaderField, splitMessage } from "./message.ts";
 
 /** The signing algorithms this signer produces (RFC 6376 §3.3, RFC 8463 §3). */
@@ -176,6 +179,8 @@ export async function dkimSign(
     if (name !== "RSASSA-PKCS1-v1_5" || hash !== "SHA-256") {
       throw new TypeError(`rsa-sha256 needs an RSASSA-PKCS1-v1_5 SHA-256 key, got ${name}`);
     }
+    const native = nativeSignerOf(key.key);
+    if (native) return await native.sign(data);
     return new Uint8Array(await crypto.subtle.sign("RSASSA-PKCS1-v1_5", key.key, data));
   }
   if (key.algorithm === "ed25519-sha256") {

@@ -56,7 +56,10 @@ export interface QueueRunnerOptions {
   hostname: string;
   /** This node's `node_id`: DSNs carry it as `X-Fannst-NodeID` (none without it). */
   nodeId?: string;
-  /** Domains delivered to in parallel (default 4). */
+  /**
+   * Delivery jobs (one connection each) at once, over all domains (default 10): enough that a
+   * backlog for one domain is not held back by the round trips of a few connections.
+   */
   concurrency?: number;
   /** Messages taken per look at the queue (default 100). */
   batchLimit?: number;
@@ -111,7 +114,7 @@ export class QueueRunner {
 
   constructor(options: QueueRunnerOptions) {
     this.#o = options;
-    this.#concurrency = Math.max(1, options.concurrency ?? 4);
+    this.#concurrency = Math.max(1, options.concurrency ?? 10);
     this.#limit = Math.max(1, options.batchLimit ?? 100);
     this.#maxSleep = options.maxSleepMs ?? 60_000;
   }

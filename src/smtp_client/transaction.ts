@@ -34,6 +34,9 @@ export interface SendResult {
 /** Content is written in pieces of this size, each under the data-block timeout. */
 const CHUNK = 64 * 1024;
 
+/** The end of data with no content: what follows a 354 nobody should have sent. */
+const EMPTY_CONTENT = new TextEncoder().encode(".\r\n");
+
 /** Runs the transaction; never rejects (see {@link SmtpClientConnection.send}). */
 export async function runTransaction(
   conn: SmtpClientConnection,
@@ -48,9 +51,11 @@ export async function runTransaction(
     }
   };
   const dsn = env.dsn !== undefined && conn.supports("DSN");
+  const pipelining = conn.supports("PIPELINING");
   try {
-    const accepted = await mailAndRcpt(conn, env, message.length, timeouts, settle);
-    if (accepted.length > 0) await data(conn, accepted, message, timeouts, settle);
+    const accepted = await mailAndRcpt(conn, env, message.length, timeouts, settle, pipelining);
+    if (pipelining) await pipelinedData(conn, accepted, message, timeouts, settle);
+    else if (accepted.length > 0) await data(conn, accepted, message, timeouts, settle);
   } catch (err) {
     if (!(err instanceof SmtpClientError)) throw err;
     // Where the session stands is unknown now: it carries nothing more.
@@ -64,23 +69,26 @@ export async function runTransaction(
 
 type Settle = (addresses: string[], status: RecipientResult["status"], reply: string) => void;
 
-/** MAIL and the RCPTs; returns the recipients the server accepted. */
+/**
+ * MAIL and the RCPTs; returns the recipients the server accepted. Under PIPELINING, DATA goes
+ * in the same group (RFC 2920 §3.1 allows it as the group's last command); its reply is left
+ * for {@link pipelinedData}.
+ */
 async function mailAndRcpt(
   conn: SmtpClientConnection,
   env: Envelope,
   size: number,
   timeouts: ClientTimeouts,
   settle: Settle,
+  pipelining: boolean,
 ): Promise<string[]> {
   // A transaction left open by the last message (refused recipients, refused DATA) is ended
   // first (RFC 5321 §4.1.1.5).
   if (conn.inTransaction) await conn.rset();
   const mail = mailCommand(env, size, conn);
   const rcpts = env.recipients.map((address) => rcptCommand(address, env, conn));
-  const pipelining = conn.supports("PIPELINING");
-  // RFC 2920 §3.1: MAIL and RCPT may go in one group; the replies come back in order. DATA
-  // waits for them, so nothing is sent when every recipient was refused.
-  await conn.writeLines(pipelining ? [mail, ...rcpts] : [mail], timeouts.mail);
+  // RFC 2920 §3.1: MAIL, the RCPTs and DATA in one group; the replies come back in order.
+  await conn.writeLines(pipelining ? [mail, ...rcpts, "DATA"] : [mail], timeouts.mail);
   const mailReply = await conn.read(timeouts.mail, "the reply to MAIL");
   const mailOk = replyClass(mailReply) === 2;
   if (mailOk) conn.inTransaction = true;
@@ -98,6 +106,31 @@ async function mailAndRcpt(
   return accepted;
 }
 
+/**
+ * The reply to a pipelined DATA, then the content. RFC 2920 §3.1: the client checks every
+ * reply of the group; when no recipient was accepted the server should refuse DATA, and if it
+ * said 354 anyway, a lone "." ends the empty transaction.
+ */
+async function pipelinedData(
+  conn: SmtpClientConnection,
+  accepted: string[],
+  message: Uint8Array,
+  timeouts: ClientTimeouts,
+  settle: Settle,
+): Promise<void> {
+  if (!conn.isOpen) return;
+  const go = await conn.read(timeouts.dataInit, "the reply to DATA");
+  if (go.code === 354 && accepted.length === 0) {
+    conn.note("C", ".");
+    await conn.writeBytes(EMPTY_CONTENT, timeouts.dataBlock);
+    await conn.read(timeouts.dataEnd, "the reply to the end of data");
+    conn.inTransaction = false;
+    return;
+  }
+  if (accepted.length === 0) return;
+  await content(conn, go, accepted, message, timeouts, settle);
+}
+
 /** DATA, the content and the final reply (RFC 5321 §4.1.1.4). */
 async function data(
   conn: SmtpClientConnection,
@@ -109,6 +142,18 @@ async function data(
   if (!conn.isOpen) return;
   await conn.writeLines(["DATA"], timeouts.dataInit);
   const go = await conn.read(timeouts.dataInit, "the reply to DATA");
+  await content(conn, go, accepted, message, timeouts, settle);
+}
+
+/** After the reply `go` to DATA: the content and the final reply, or DATA's refusal. */
+async function content(
+  conn: SmtpClientConnection,
+  go: SmtpReply,
+  accepted: string[],
+  message: Uint8Array,
+  timeouts: ClientTimeouts,
+  settle: Settle,
+): Promise<void> {
   if (go.code !== 354) {
     if (replyClass(go) === 2 || replyClass(go) === 3) {
       // A success reply to DATA breaks the protocol: nobody knows what the server expects.

@@ -25,6 +25,8 @@ export interface PeerScript {
   message?: (content: Uint8Array) => string | undefined;
   /** Never answer at this point. */
   hang?: "greeting" | "data-end";
+  /** Say 354 to DATA even when no recipient was accepted (a server RFC 2920 §3.1 warns of). */
+  acceptEmptyData?: boolean;
   /** TLS from the first byte (RFC 8314, port 465) with the `tls` certificate. */
   implicitTls?: boolean;
   /** Say 220 to STARTTLS, then drop the connection instead of a handshake. */
@@ -169,7 +171,9 @@ export class FakePeer {
           return void send(reply);
         }
         case "DATA": {
-          if (!tx || tx.rcpts.length === 0) return void send("503 5.5.1 no valid recipients");
+          if (!tx || (tx.rcpts.length === 0 && !s.acceptEmptyData)) {
+            return void send("503 5.5.1 no valid recipients");
+          }
           const reply = s.data?.() ?? "354 go ahead";
           if (reply.startsWith("354")) inData = true;
           return void send(reply);

@@ -92,8 +92,8 @@ Deno.test("SMTP client session", async (t) => {
     });
   });
 
-  await t.step("PIPELINING: MAIL and the RCPTs go in one batch, DATA after", async () => {
-    await session({}, async (conn, peer) => {
+  await t.step("PIPELINING: MAIL, the RCPTs and DATA go in one group (RFC 2920)", async () => {
+    await session({}, async (conn, peer, lines) => {
       const r = await conn.send({
         from: "a@client.test",
         recipients: ["b@peer.test", "c@peer.test"],
@@ -104,6 +104,11 @@ Deno.test("SMTP client session", async (t) => {
       ]);
       assert.equal(peer.transactions[0].pipelined, true);
       assert.equal(peer.transactions[0].params, `SIZE=${MESSAGE.length}`);
+      // The whole group is written before the first reply is read.
+      const at = (line: string) => lines.indexOf(line);
+      assert.ok(at("C: DATA") > at("C: RCPT TO:<c@peer.test>"));
+      assert.ok(at("C: DATA") < at("S: 250 2.1.0 OK"), lines.join("\n"));
+      assert.ok(at("S: 354 go ahead") > at("S: 250 2.1.5 OK"));
     });
   });
 
@@ -131,20 +136,42 @@ Deno.test("SMTP client session", async (t) => {
     });
   });
 
-  await t.step("all recipients refused: no DATA, and RSET before the next message", async () => {
-    let refuse = true;
-    await session({ rcpt: () => refuse ? "550 5.1.1 no" : undefined }, async (conn, peer) => {
-      const r = await conn.send({ from: "a@client.test", recipients: ["x@peer.test"] }, MESSAGE);
-      assert.equal(r.recipients[0].status, "failed");
-      assert.ok(!peer.commands.includes("DATA"));
-      refuse = false;
-      const again = await conn.send(
-        { from: "a@client.test", recipients: ["x@peer.test"] },
-        MESSAGE,
-      );
-      assert.equal(again.recipients[0].status, "delivered");
-      assert.equal(peer.commands.filter((c) => c === "RSET").length, 1);
-    });
+  await t.step(
+    "all recipients refused: DATA refused, no content, RSET before the next",
+    async () => {
+      let refuse = true;
+      await session({ rcpt: () => refuse ? "550 5.1.1 no" : undefined }, async (conn, peer) => {
+        const r = await conn.send({ from: "a@client.test", recipients: ["x@peer.test"] }, MESSAGE);
+        assert.equal(r.recipients[0].status, "failed");
+        assert.equal(r.recipients[0].reply, "550 5.1.1 no");
+        assert.equal(peer.transactions.length, 0);
+        refuse = false;
+        const again = await conn.send(
+          { from: "a@client.test", recipients: ["x@peer.test"] },
+          MESSAGE,
+        );
+        assert.equal(again.recipients[0].status, "delivered");
+        assert.equal(peer.commands.filter((c) => c === "RSET").length, 1);
+      });
+    },
+  );
+
+  await t.step("354 to a pipelined DATA with no recipient: a lone dot ends it", async () => {
+    await session(
+      { rcpt: () => "550 5.1.1 no", acceptEmptyData: true },
+      async (conn, peer) => {
+        const env = { from: "a@client.test", recipients: ["x@peer.test"] };
+        const r = await conn.send(env, MESSAGE);
+        assert.deepEqual(r.recipients.map((x) => [x.status, x.reply]), [
+          ["failed", "550 5.1.1 no"],
+        ]);
+        assert.equal(peer.transactions.length, 1);
+        assert.equal(peer.transactions[0].raw?.length, 0, "content sent without a recipient");
+        assert.equal(conn.isOpen, true);
+        assert.equal((await conn.send(env, MESSAGE)).recipients[0].status, "failed");
+        assert.ok(!peer.commands.includes("RSET"), "the lone dot already ended the transaction");
+      },
+    );
   });
 
   await t.step("4xx at MAIL: every recipient deferred, the connection still usable", async () => {

@@ -1,6 +1,10 @@
-/** Group commit: what is submitted in one turn of the event loop runs as one batch. */
+/**
+ * Group commit: what is submitted in one turn of the event loop runs as one batch; with a
+ * durability, its items settle only once the flush covering it is done.
+ */
 import assert from "node:assert/strict";
 import { GroupCommit, type Outcome } from "../../src/store/sqlite/group_commit.ts";
+import type { Durability } from "../../src/store/sqlite/wal_sync.ts";
 
 Deno.test("GroupCommit", async (t) => {
   await t.step("submissions of one turn form one batch, in order", async () => {
@@ -65,56 +69,95 @@ Deno.test("GroupCommit", async (t) => {
   });
 });
 
-Deno.test("GroupCommit with a durable step", async (t) => {
-  await t.step(
-    "items settle only once the batch is durable; the next batch runs meanwhile",
-    async () => {
-      const syncs: PromiseWithResolvers<void>[] = [];
-      const batches: number[][] = [];
-      const gc = new GroupCommit<number, number>(
-        (items) => {
-          batches.push(items);
-          return items.map((i) => ({ ok: true, value: i }));
-        },
-        500,
-        () => {
-          const sync = Promise.withResolvers<void>();
-          syncs.push(sync);
-          return sync.promise;
-        },
-      );
-      let settled = false;
-      const first = gc.submit(1).then((v) => {
-        settled = true;
-        return v;
-      });
-      await new Promise((r) => setTimeout(r, 0));
-      assert.deepEqual(batches, [[1]]);
-      assert.equal(settled, false, "not before the batch is on disk");
-      const second = gc.submit(2);
-      await new Promise((r) => setTimeout(r, 0));
-      assert.deepEqual(batches, [[1], [2]], "the second batch did not wait for the first's sync");
-      let drained = false;
-      const drain = gc.drain().then(() => drained = true);
-      syncs[0].resolve();
-      assert.equal(await first, 1);
-      assert.equal(drained, false, "drain waits for every sync");
-      syncs[1].resolve();
-      assert.equal(await second, 2);
-      await drain;
-    },
-  );
+/** A Durability whose flushes the test ends by hand. */
+class ManualFlush implements Durability {
+  flushes: PromiseWithResolvers<void>[] = [];
+  unsyncedRuns = 0;
+  unsynced<T>(fn: () => T): T {
+    this.unsyncedRuns++;
+    return fn();
+  }
+  durable(): Promise<void> {
+    const flush = Promise.withResolvers<void>();
+    this.flushes.push(flush);
+    return flush.promise;
+  }
+}
 
-  await t.step("a failed durable step rejects the whole batch", async () => {
+/** Resolves after the event loop's pending callbacks (setImmediate) have run. */
+const turn = () => new Promise((r) => setTimeout(r, 0));
+
+Deno.test("GroupCommit with a durability", async (t) => {
+  await t.step("items settle after the flush; the next batch runs meanwhile", async () => {
+    const flush = new ManualFlush();
+    const batches: number[][] = [];
+    const gc = new GroupCommit<number, number>(
+      (items) => {
+        batches.push(items);
+        return items.map((i) => ({ ok: true, value: i }));
+      },
+      500,
+      flush,
+    );
+    let settled = 0;
+    const first = [1, 2].map((i) => gc.submit(i).then((v) => (settled++, v)));
+    await turn();
+    assert.deepEqual(batches, [[1, 2]]);
+    assert.equal(settled, 0, "a 250 before the flush");
+    const second = gc.submit(3).then((v) => (settled++, v));
+    await turn();
+    assert.deepEqual(batches, [[1, 2], [3]], "the second batch waited for the first flush");
+    assert.equal(flush.unsyncedRuns, 2);
+    flush.flushes[0].resolve();
+    assert.deepEqual(await Promise.all(first), [1, 2]);
+    assert.equal(settled, 2);
+    flush.flushes[1].resolve();
+    assert.equal(await second, 3);
+  });
+
+  await t.step("a failed flush rejects the items of its batch", async () => {
+    const flush = new ManualFlush();
     const gc = new GroupCommit<number, number>(
       (items) => items.map((i) => ({ ok: true, value: i })),
       500,
-      () => Promise.reject(new Error("fsync: I/O error")),
+      flush,
     );
-    const settled = await Promise.allSettled([1, 2].map((i) => gc.submit(i)));
-    for (const s of settled) {
+    const settled = Promise.allSettled([1, 2].map((i) => gc.submit(i)));
+    await turn();
+    flush.flushes[0].reject(new Error("EIO"));
+    for (const s of await settled) {
       assert.equal(s.status, "rejected");
-      assert.match(String(s.reason), /I\/O error/);
+      assert.match(String((s as PromiseRejectedResult).reason), /EIO/);
     }
+  });
+
+  await t.step("a batch that failed as a whole does not wait for a flush", async () => {
+    const flush = new ManualFlush();
+    const gc = new GroupCommit<number, number>(
+      () => {
+        throw new Error("disk full");
+      },
+      500,
+      flush,
+    );
+    await assert.rejects(gc.submit(1), /disk full/);
+    assert.equal(flush.flushes.length, 0);
+  });
+
+  await t.step("drain waits for the flush", async () => {
+    const flush = new ManualFlush();
+    const gc = new GroupCommit<number, number>(
+      (items) => items.map((i) => ({ ok: true, value: i })),
+      500,
+      flush,
+    );
+    const item = gc.submit(1);
+    let drained = false;
+    const draining = gc.drain().then(() => drained = true);
+    await turn();
+    assert.equal(drained, false);
+    flush.flushes[0].resolve();
+    await draining;
+    assert.equal(await item, 1);
   });
 });

@@ -3,11 +3,14 @@
  * fsync per delivered message would cap delivery at the disk's fsync rate and stall every
  * connection meanwhile. Instead, submissions are queued and run together on the next
  * `setImmediate`, in one transaction with one fsync. Everything submitted while the previous
- * batch ran (its callers were waiting on the event loop) lands in the next batch. With a
- * `durable` step (wal_sync.ts), the batch commits without waiting for the disk and its items
- * are settled once that step says it is on disk; the next batch runs meanwhile.
+ * batch ran (its callers were waiting on the event loop) lands in the next batch.
+ *
+ * With a {@link Durability} (`wal_sync.ts`), a batch commits without waiting for the disk and
+ * its items settle once the flush that covers it is done, off the event loop: the next batch
+ * does not wait for it.
  */
 import { setImmediate } from "node:timers";
+import type { Durability } from "./wal_sync.ts";
 
 /** What became of one item of a batch. */
 export type Outcome<R> = { ok: true; value: R } | { ok: false; error: unknown };
@@ -29,20 +32,20 @@ export class GroupCommit<I, R> {
   #queue: Pending<I, R>[] = [];
   #scheduled = false;
   #drained: Array<() => void> = [];
-  /** Batches run but waiting for `durable`. */
-  #syncing = 0;
+  /** Batches committed whose flush has not finished. */
+  #flushing = 0;
 
   /**
    * @param run runs one batch (one transaction).
    * @param maxBatch caps a batch so one transaction, and the event-loop stall it causes, stays
    *   short under a flood; the rest goes into the following batch.
-   * @param durable resolves once the batch just run is on disk (called right after `run`);
-   *   without it, `run` itself must leave the batch durable. A rejection fails the whole batch.
+   * @param durability when given, batches commit unflushed and settle after its flush;
+   *   without it, `run` must leave its transaction durable when it returns.
    */
   constructor(
     readonly run: BatchRunner<I, R>,
     readonly maxBatch = 500,
-    readonly durable?: () => Promise<void>,
+    readonly durability?: Durability,
   ) {}
 
   /** Items waiting for a batch. */
@@ -58,7 +61,7 @@ export class GroupCommit<I, R> {
     return promise;
   }
 
-  /** Resolves once everything submitted so far has been run (used before closing). */
+  /** Resolves once everything submitted so far has been run and flushed (before closing). */
   drain(): Promise<void> {
     if (this.#idle) return Promise.resolve();
     const { promise, resolve } = Promise.withResolvers<void>();
@@ -72,46 +75,46 @@ export class GroupCommit<I, R> {
     setImmediate(() => this.#flush());
   }
 
+  get #idle(): boolean {
+    return !this.#scheduled && this.#queue.length === 0 && this.#flushing === 0;
+  }
+
   #flush(): void {
     this.#scheduled = false;
     const batch = this.#queue.splice(0, this.maxBatch);
+    const items = batch.map((p) => p.item);
     let outcomes: Outcome<R>[];
     try {
-      outcomes = this.run(batch.map((p) => p.item));
+      outcomes = this.durability
+        ? this.durability.unsynced(() => this.run(items))
+        : this.run(items);
     } catch (error) {
       outcomes = batch.map(() => ({ ok: false, error }));
     }
-    const durable = this.durable && outcomes.some((o) => o.ok) ? this.durable() : undefined;
-    if (durable) {
-      this.#syncing++;
-      durable.then(
-        () => this.#settle(batch, outcomes),
-        (error) => this.#settle(batch, batch.map(() => ({ ok: false, error }))),
-      ).finally(() => {
-        this.#syncing--;
-        this.#checkDrained();
+    const settle = (flushError?: unknown) => {
+      batch.forEach((p, i) => {
+        const outcome = outcomes[i] ??
+          { ok: false, error: new Error(`the batch runner gave no outcome for item ${i}`) };
+        if (!outcome.ok) p.reject(outcome.error);
+        else if (flushError !== undefined) p.reject(flushError);
+        else p.resolve(outcome.value);
       });
+    };
+    if (this.durability && outcomes.some((o) => o.ok)) {
+      this.#flushing++;
+      this.durability.durable().then(() => settle(), (error) => settle(error ?? "flush failed"))
+        .finally(() => {
+          this.#flushing--;
+          this.#wakeDrained();
+        });
     } else {
-      this.#settle(batch, outcomes);
+      settle();
     }
     if (this.#queue.length > 0) this.#schedule();
-    this.#checkDrained();
+    else this.#wakeDrained();
   }
 
-  #settle(batch: Pending<I, R>[], outcomes: Outcome<R>[]): void {
-    batch.forEach((p, i) => {
-      const outcome = outcomes[i] ??
-        { ok: false, error: new Error(`the batch runner gave no outcome for item ${i}`) };
-      if (outcome.ok) p.resolve(outcome.value);
-      else p.reject(outcome.error);
-    });
-  }
-
-  get #idle(): boolean {
-    return !this.#scheduled && this.#queue.length === 0 && this.#syncing === 0;
-  }
-
-  #checkDrained(): void {
+  #wakeDrained(): void {
     if (this.#idle) { for (const resolve of this.#drained.splice(0)) resolve(); }
   }
 }

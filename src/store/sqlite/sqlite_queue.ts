@@ -3,7 +3,8 @@
  * the mail store: one file, one WAL, and `synchronous = FULL`, so a committed transaction is
  * fsync'd before the method that made it resolves. Writes are group-committed like
  * deliveries: the results of one domain's delivery for many messages, or many enqueues that
- * arrive together, take one transaction and one fsync.
+ * arrive together, take one transaction and one fsync, which runs off the event loop and is
+ * shared with the mail store's batches (`wal_sync.ts`).
  *
  * Queued content is kept in clear, as in every MTA: it leaves as it came (already DKIM-signed),
  * and is deleted with the message once no recipient is pending and no report is owed.
@@ -24,6 +25,7 @@ import { StoreError } from "../mail_store.ts";
 import { checkNotify, checkQueueItem, NOTIFY_CONDITIONS } from "../queue_item.ts";
 import { GroupCommit, type Outcome } from "./group_commit.ts";
 import { Statements } from "./statements.ts";
+import type { Durability } from "./wal_sync.ts";
 import { blob, int, type Row, text } from "./rows.ts";
 
 /** One write, run inside the batch's transaction. */
@@ -43,12 +45,19 @@ export class SqliteQueueStore implements QueueStore {
    * @param db an open connection whose schema includes migration 2
    * @param path the file, for error messages
    * @param isOpen false once the owner closed the connection: methods then reject
+   * @param durability the connection's WAL flusher (shared with the mail store); without it,
+   *   each group commit flushes in its COMMIT
    */
-  constructor(db: DatabaseSync, readonly path: string, isOpen: () => boolean = () => true) {
+  constructor(
+    db: DatabaseSync,
+    readonly path: string,
+    isOpen: () => boolean = () => true,
+    durability?: Durability,
+  ) {
     this.#db = db;
     this.#sql = new Statements(db);
     this.#isOpen = isOpen;
-    this.#writes = new GroupCommit((batch) => this.#runBatch(batch));
+    this.#writes = new GroupCommit((batch) => this.#runBatch(batch), undefined, durability);
   }
 
   /** Stores the message; resolves with its id once the transaction holding it is fsync'd. */

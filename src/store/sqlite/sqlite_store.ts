@@ -4,8 +4,9 @@
  * Durability: WAL with `synchronous = FULL`, so a committed transaction is fsync'd before the
  * method that made it resolves (DESIGN.md, Durability), and the change feed hears of a change
  * only then. Speed: node:sqlite is synchronous and a commit's fsync blocks the process, so
- * deliveries, key re-wraps and summaries are group-committed (see `group_commit.ts`); the rarer
- * writes (flags, copy, expunge, mailboxes, users) commit on their own.
+ * deliveries, key re-wraps and summaries are group-committed (see `group_commit.ts`) and their
+ * flush runs off the event loop (`wal_sync.ts`); the rarer writes (flags, copy, expunge,
+ * mailboxes, users) commit and flush on their own.
  *
  * The port's mailbox ids are the mailbox rows' integer ids in decimal; only this folder knows.
  */
@@ -33,7 +34,6 @@ import {
   type UserRecord,
 } from "../mail_store.ts";
 import { GroupCommit, type Outcome } from "./group_commit.ts";
-import { WalSync } from "./wal_sync.ts";
 import {
   DEFAULT_JOURNAL_BOUNDS,
   type JournalBounds,
@@ -48,6 +48,7 @@ import { SqliteQueueStore } from "./sqlite_queue.ts";
 import { SqliteApiStore } from "./sqlite_api_tokens.ts";
 import { SqliteStoreImport } from "./store_import.ts";
 import { Statements } from "./statements.ts";
+import { WalSync } from "./wal_sync.ts";
 import { checkDelivery, checkKeyWrap, mailboxName, uidSet } from "./validate.ts";
 
 /**
@@ -86,25 +87,20 @@ export class SqliteMailStore implements MailStore {
   #closed = false;
   #deliveriesPrunedAt = 0;
   #deliveries: GroupCommit<Delivery, MessageRef[]>;
-  /** fsyncs the WAL after delivery batches (undefined: not tried yet; null: not available). */
-  #walSync: WalSync | null | undefined;
-  /** Mailboxes the last delivery batch changed, announced once it is on disk. */
-  #delivered: msgs.Touched = new Map();
   #messageWrites: GroupCommit<MessageWrite, void>;
   #queue?: SqliteQueueStore;
   #api?: SqliteApiStore;
+  /** Flushes group-committed batches off the event loop, for the queue too. */
+  #wal: WalSync;
 
   private constructor(db: DatabaseSync, readonly path: string, options: SqliteStoreOptions) {
     this.#db = db;
     this.#sql = new Statements(db);
     this.changes = options.changes ?? new InProcessChangeFeed();
     this.#bounds = { ...DEFAULT_JOURNAL_BOUNDS, ...options.journal };
-    this.#deliveries = new GroupCommit(
-      (batch) => this.#deliverBatch(batch),
-      undefined,
-      () => this.#deliveriesDurable(),
-    );
-    this.#messageWrites = new GroupCommit((batch) => this.#messageWriteBatch(batch));
+    this.#wal = new WalSync(db, path);
+    this.#deliveries = new GroupCommit((b) => this.#deliverBatch(b), undefined, this.#wal);
+    this.#messageWrites = new GroupCommit((b) => this.#messageWriteBatch(b), undefined, this.#wal);
   }
 
   /**
@@ -133,17 +129,12 @@ export class SqliteMailStore implements MailStore {
     return this.#commits;
   }
 
-  /** fsyncs of the WAL made off the event loop after delivery batches (wal_sync.ts). */
-  get walSyncs(): number {
-    return this.#walSync?.syncs ?? 0;
-  }
-
   /**
    * The outbound queue in the same file and connection (schema migration 2); made on first
    * use, and closed with this store.
    */
   get queue(): SqliteQueueStore {
-    this.#queue ??= new SqliteQueueStore(this.#db, this.path, () => !this.#closed);
+    this.#queue ??= new SqliteQueueStore(this.#db, this.path, () => !this.#closed, this.#wal);
     return this.#queue;
   }
 
@@ -509,9 +500,9 @@ export class SqliteMailStore implements MailStore {
     if (this.#closed) return;
     this.#closed = true;
     await this.#deliveries.drain();
-    await this.#walSync?.close();
     await this.#messageWrites.drain();
     await this.#queue?.drain();
+    await this.#wal.close();
     this.#sql.clear();
     this.#db.close();
   }
@@ -526,58 +517,38 @@ export class SqliteMailStore implements MailStore {
     return [source, target];
   }
 
-  /**
-   * Runs one group-commit batch: one transaction, one savepoint per delivery. Committed without
-   * the fsync when the WAL can be synced apart (`#deliveriesDurable` then waits for that).
-   */
+  /** Runs one group-commit batch: one transaction, one savepoint per delivery. */
   #deliverBatch(batch: Delivery[]): Outcome<MessageRef[]>[] {
     const db = this.#db;
     const touched: msgs.Touched = new Map();
-    this.#delivered = touched;
     const now = Date.now();
-    if (this.#walSync === undefined) {
-      this.#walSync = this.path === ":memory:" ? null : WalSync.open(`${this.path}-wal`) ?? null;
-    }
-    if (this.#walSync) db.exec("PRAGMA synchronous = NORMAL");
-    try {
-      return this.#write(() => this.#fileBatch(batch, touched, now));
-    } finally {
-      if (this.#walSync) db.exec("PRAGMA synchronous = FULL");
-    }
-  }
-
-  /** After a delivery batch: its WAL frames on disk, then its mailboxes announced. */
-  async #deliveriesDurable(): Promise<void> {
-    const touched = this.#delivered;
-    await this.#walSync?.request();
-    this.#publishAll(touched, "added");
-  }
-
-  /** Files each delivery of a batch under its own savepoint; `touched` gets their mailboxes. */
-  #fileBatch(batch: Delivery[], touched: msgs.Touched, now: number): Outcome<MessageRef[]>[] {
-    const db = this.#db;
-    if (now - this.#deliveriesPrunedAt >= DELIVERY_PRUNE_EVERY_MS) {
-      pruneDeliveries(this.#sql, now, this.#bounds);
-      this.#deliveriesPrunedAt = now;
-    }
-    return batch.map((delivery): Outcome<MessageRef[]> => {
-      // A failed delivery's mailboxes must not be announced: collect apart, merge on success.
-      const mine: msgs.Touched = new Map();
-      db.exec("SAVEPOINT delivery");
-      try {
-        const refs = msgs.fileDelivery(this.#sql, delivery, now, mine);
-        db.exec("RELEASE delivery");
-        for (const [row, modSeq] of mine) touched.set(row, modSeq);
-        return { ok: true, value: refs };
-      } catch (error) {
-        // Some errors (I/O, out of memory) make SQLite roll back the whole transaction; then
-        // nothing of the batch stands and every delivery in it must be rejected.
-        if (!db.isTransaction) throw error;
-        db.exec("ROLLBACK TO delivery");
-        db.exec("RELEASE delivery");
-        return { ok: false, error };
+    const outcomes = this.#write(() => {
+      if (now - this.#deliveriesPrunedAt >= DELIVERY_PRUNE_EVERY_MS) {
+        pruneDeliveries(this.#sql, now, this.#bounds);
+        this.#deliveriesPrunedAt = now;
       }
+      return batch.map((delivery): Outcome<MessageRef[]> => {
+        // A failed delivery's mailboxes must not be announced: collect apart, merge on success.
+        const mine: msgs.Touched = new Map();
+        db.exec("SAVEPOINT delivery");
+        try {
+          const refs = msgs.fileDelivery(this.#sql, delivery, now, mine);
+          db.exec("RELEASE delivery");
+          for (const [row, modSeq] of mine) touched.set(row, modSeq);
+          return { ok: true, value: refs };
+        } catch (error) {
+          // Some errors (I/O, out of memory) make SQLite roll back the whole transaction; then
+          // nothing of the batch stands and every delivery in it must be rejected.
+          if (!db.isTransaction) throw error;
+          db.exec("ROLLBACK TO delivery");
+          db.exec("RELEASE delivery");
+          return { ok: false, error };
+        }
+      });
     });
+    // Sessions hear of new mail once it is on disk (a failed flush rejects the deliveries).
+    this.#wal.durable().then(() => this.#publishAll(touched, "added"), () => {});
+    return outcomes;
   }
 
   /** Runs re-wraps and summaries in one transaction; a message gone meanwhile is skipped. */

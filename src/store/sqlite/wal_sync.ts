@@ -1,73 +1,116 @@
 /**
- * Making committed WAL transactions durable off the event loop. With `synchronous = FULL` a
- * commit in WAL mode fsyncs the WAL file inside COMMIT, and node:sqlite being synchronous, the
- * whole process waits for the disk (a few ms per commit here), every connection with it. A
- * commit made with `synchronous = NORMAL` writes the same WAL frames without the fsync (and
- * SQLite still syncs around checkpoints, so the file stays consistent); this then fsyncs the
- * WAL file on Deno's thread pool, and only after that are the transaction's writes reported
- * done (a 250 to DATA). fsync covers the file whatever descriptor it is asked through, so once
- * a sync that began after a COMMIT returns, that transaction is on disk, as with FULL. The WAL
- * file exists, the same file, for as long as a connection has the database open (SQLite's WAL
- * documentation), so the descriptor opened once stays the right one while the store is open.
+ * Durability without blocking the process on the disk. node:sqlite is synchronous: with
+ * `synchronous = FULL` each COMMIT's fsync of the WAL stalls every connection of the server for
+ * the disk's flush time, once per group commit. Group-committed batches therefore commit with
+ * `synchronous = NORMAL` (the WAL frames are written, not flushed) and then wait for an
+ * fdatasync of the WAL file that runs on Deno's blocking thread pool; their callers hear of
+ * success only after it. Meanwhile the event loop serves connections and runs the next batch.
  *
- * Syncs are coalesced: while one runs, every request waits for the next, which starts when the
- * running one ends and covers all of them, so a burst costs two fsyncs, not one per commit.
+ * Why this is as durable as FULL: a commit in WAL mode appends its frames to the `-wal` file;
+ * once they are flushed, recovery replays them. If a checkpoint copied them into the database
+ * first, SQLite (NORMAL or FULL alike) syncs the WAL before the checkpoint and the database file
+ * after it, so they are on disk either way (https://sqlite.org/pragma.html#pragma_synchronous).
+ * The other writes keep `synchronous = FULL` and flush in their COMMIT as before.
+ *
+ * One flush covers every commit made before it started: callers that arrive while one runs
+ * share the next, so there is at most one running and one waiting.
  */
+import type { DatabaseSync } from "node:sqlite";
 
-/** fdatasync of one file, shared by the commits that need it. */
-export class WalSync {
-  #file: Deno.FsFile | undefined;
+/** How a group commit makes its batches durable (see GroupCommit). */
+export interface Durability {
+  /** Runs `fn` (one batch: BEGIN … COMMIT) with its commit written but not yet flushed. */
+  unsynced<T>(fn: () => T): T;
+  /** Resolves once every commit made before the call is on disk; rejects if the flush fails. */
+  durable(): Promise<void>;
+}
+
+/** Flushes one SQLite connection's WAL file off the event loop. */
+export class WalSync implements Durability {
+  #db: DatabaseSync;
+  #walPath: string | undefined;
+  #file: Promise<Deno.FsFile> | undefined;
   #running: Promise<void> | undefined;
-  #next: PromiseWithResolvers<void> | undefined;
-  /** fsyncs done, for tests. */
-  syncs = 0;
-
-  private constructor(file: Deno.FsFile) {
-    this.#file = file;
-  }
+  #waiting: Promise<void> | undefined;
+  /** Unflushed commits made so far, and how many of them the running flush covers. */
+  #written = 0;
+  #covered = 0;
+  #closed = false;
+  #flushes = 0;
 
   /**
-   * Opens `path` (the database's `-wal` file, which exists once the database is in WAL mode
-   * and has been written); undefined when it cannot be opened, and then commits stay FULL.
+   * @param db the connection, in WAL mode with `synchronous = FULL`
+   * @param path its database file; ":memory:" has nothing to flush
    */
-  static open(path: string): WalSync | undefined {
-    try {
-      return new WalSync(Deno.openSync(path, { read: true }));
-    } catch {
-      return undefined;
-    }
+  constructor(db: DatabaseSync, path: string) {
+    this.#db = db;
+    this.#walPath = path === ":memory:" || path === "" ? undefined : `${path}-wal`;
   }
 
-  /** Resolves once an fsync of the file that began after this call has finished. */
-  request(): Promise<void> {
-    if (!this.#file) return Promise.reject(new Error("the WAL file is closed"));
-    if (!this.#running) {
-      this.#running = this.#sync();
-      return this.#running;
-    }
-    this.#next ??= Promise.withResolvers<void>();
-    return this.#next.promise;
+  /** fdatasync calls made so far; shows in tests that flushes are shared. */
+  get flushes(): number {
+    return this.#flushes;
   }
 
-  async #sync(): Promise<void> {
+  unsynced<T>(fn: () => T): T {
+    if (this.#walPath === undefined) return fn();
+    this.#db.exec("PRAGMA synchronous = NORMAL");
+    // Counted first: a flush asked for from inside `fn`, after its COMMIT, covers it.
+    this.#written++;
     try {
-      await this.#file!.syncData();
-      this.syncs++;
+      return fn();
     } finally {
-      const next = this.#next;
-      this.#next = undefined;
-      this.#running = undefined;
-      if (next) {
-        this.#running = this.#sync();
-        this.#running.then(next.resolve, next.reject);
-      }
+      this.#db.exec("PRAGMA synchronous = FULL");
     }
   }
 
-  /** Waits for the syncs under way, then closes the file. */
+  durable(): Promise<void> {
+    if (this.#walPath === undefined) return Promise.resolve();
+    // Nothing written since the running flush began: it covers the caller.
+    if (this.#running && this.#covered === this.#written) return this.#running;
+    // A flush already waiting starts after this commit: share it.
+    if (this.#waiting) return this.#waiting;
+    if (!this.#running) return this.#start();
+    // The running flush may have begun before this commit was written: wait for the next.
+    const next = this.#running.catch(() => {}).then(() => {
+      this.#waiting = undefined;
+      return this.#start();
+    });
+    this.#waiting = next;
+    return next;
+  }
+
+  /** Waits for the flushes under way, then closes the WAL file (before the database). */
   async close(): Promise<void> {
-    while (this.#running) await this.#running.catch(() => {});
-    this.#file?.close();
+    this.#closed = true;
+    await this.#waiting?.catch(() => {});
+    await this.#running?.catch(() => {});
+    const file = await this.#file?.catch(() => undefined);
     this.#file = undefined;
+    file?.close();
+  }
+
+  #start(): Promise<void> {
+    this.#covered = this.#written;
+    const run = this.#flush().finally(() => {
+      if (this.#running === run) this.#running = undefined;
+    });
+    this.#running = run;
+    return run;
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#closed) throw new Error("the store is closed");
+    // The WAL exists once a commit was written; SQLite keeps it while this connection is open.
+    this.#file ??= Deno.open(this.#walPath!, { read: true, write: true });
+    let file: Deno.FsFile;
+    try {
+      file = await this.#file;
+    } catch (err) {
+      this.#file = undefined;
+      throw err;
+    }
+    this.#flushes++;
+    await file.syncData();
   }
 }
