@@ -166,10 +166,13 @@ export class FsmtpServer {
 
   private async spawn(): Promise<void> {
     checkInterrupted();
+    const profileDir = Deno.env.get("BENCH_CPU_PROF");
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
         "--allow-all",
+        // BENCH_CPU_PROF=DIR: the server writes a V8 CPU profile there when it stops.
+        ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
         MAIN,
         this.pop3Port === undefined && this.imapPorts === undefined ? "--run=smtp" : "--run=all",
         "--config",
