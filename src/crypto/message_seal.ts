@@ -20,8 +20,13 @@ export type KeyWrap = "rsa" | "sym";
 export interface SealedForMany {
   /** `iv || ciphertext || tag` of the message under its content key; shared by all recipients. */
   body: Uint8Array;
-  /** The content key RSA-wrapped for each recipient, in the order of the public keys given. */
+  /**
+   * The content key wrapped for each recipient, in the order of the public keys given: under
+   * the public key ("rsa"), or under the mailbox key where one was given ("sym").
+   */
   wrappedKeys: Uint8Array[];
+  /** How each of `wrappedKeys` is wrapped. */
+  keyWraps: KeyWrap[];
   /** The summary sealed under the same content key, when one was given. */
   summary?: Uint8Array;
 }
@@ -52,32 +57,40 @@ const SYM_WRAP_AAD = utf8("fsmtp/message/v1/content-key/sym");
 const SUMMARY_AAD = utf8("fsmtp/message/v1/summary");
 
 /**
- * Seals `clear` for the given recipients: one body, one RSA-wrapped content key per recipient
- * (store them with keyWrap "rsa"), and the message's summary under the same content key.
+ * Seals `clear` for the given recipients: one body, one wrapped content key per recipient,
+ * and the message's summary under the same content key. The key is RSA-wrapped with each
+ * public key, except for a recipient whose unlocked keys `unlocked[i]` gives (logged in now):
+ * theirs is wrapped under their mailbox key at once, as their first read would have re-wrapped
+ * it, so that read costs no RSA. Either way it opens only with keys the password unlocks.
  */
 export async function sealMessage(
   clear: Uint8Array,
   recipientPublicKeys: CryptoKey[],
   summary?: Uint8Array,
+  unlocked: readonly (UnlockedUserKeys | undefined)[] = [],
 ): Promise<SealedForMany> {
   if (recipientPublicKeys.length === 0) throw new RangeError("a message needs a recipient");
   const raw = randomBytes(CONTENT_KEY_BYTES);
   try {
     const body = await gcmSealLarge(raw, clear, BODY_AAD);
+    const keyWraps = recipientPublicKeys.map((_, i): KeyWrap => unlocked[i] ? "sym" : "rsa");
     const wrappedKeys = await Promise.all(
-      recipientPublicKeys.map(async (publicKey) =>
-        new Uint8Array(
+      recipientPublicKeys.map(async (publicKey, i) => {
+        const user = unlocked[i];
+        if (user) return symWrap(raw, user);
+        return new Uint8Array(
           await crypto.subtle.encrypt(
             { name: "RSA-OAEP", label: CONTENT_KEY_LABEL },
             publicKey,
             raw,
           ),
-        )
-      ),
+        );
+      }),
     );
     return {
       body,
       wrappedKeys,
+      keyWraps,
       summary: summary && gcmSeal(raw, summary, SUMMARY_AAD),
     };
   } finally {
@@ -147,13 +160,12 @@ export async function unwrapContentKey(
     throw new CryptoError("content key has wrong size", "tampered");
   }
   if (keyWrap === "sym") return { raw };
-  const iv = randomBytes(IV_BYTES);
-  const ct = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv, additionalData: SYM_WRAP_AAD },
-    user.mailboxKey,
-    raw,
-  );
-  return { raw, rewrapped: concatBytes(iv, new Uint8Array(ct)) };
+  return { raw, rewrapped: symWrap(raw, user) };
+}
+
+/** `iv || ciphertext || tag` of a content key under the user's mailbox key. */
+function symWrap(raw: Uint8Array, user: UnlockedUserKeys): Uint8Array {
+  return gcmSeal(mailboxKeyObject(user.mailboxKey), raw, SYM_WRAP_AAD);
 }
 
 /** Opens a sealed body with its content key. Throws {@link CryptoError} `tampered`. */
@@ -232,6 +244,15 @@ function nativeContentGcm(): NativeGcm | null {
 // The node:crypto handle of each unlocked mailbox key, made once per key.
 const mailboxKeyObjects = new WeakMap<CryptoKey, KeyObject>();
 
+function mailboxKeyObject(mailboxKey: CryptoKey): KeyObject {
+  let key = mailboxKeyObjects.get(mailboxKey);
+  if (!key) {
+    key = KeyObject.from(mailboxKey);
+    mailboxKeyObjects.set(mailboxKey, key);
+  }
+  return key;
+}
+
 function symUnwrap(wrapped: Bytes, user: UnlockedUserKeys): Bytes {
   if (wrapped.length !== IV_BYTES + CONTENT_KEY_BYTES + TAG_BYTES) {
     throw new CryptoError("sym-wrapped content key has wrong size", "tampered");
@@ -241,13 +262,8 @@ function symUnwrap(wrapped: Bytes, user: UnlockedUserKeys): Bytes {
     if (!raw) throw new CryptoError("sym-wrapped content key fails authentication", "tampered");
     return asBytes(raw);
   }
-  let key = mailboxKeyObjects.get(user.mailboxKey);
-  if (!key) {
-    key = KeyObject.from(user.mailboxKey);
-    mailboxKeyObjects.set(user.mailboxKey, key);
-  }
   try {
-    return asBytes(gcmOpen(key, wrapped, SYM_WRAP_AAD));
+    return asBytes(gcmOpen(mailboxKeyObject(user.mailboxKey), wrapped, SYM_WRAP_AAD));
   } catch (cause) {
     throw new CryptoError("sym-wrapped content key fails authentication", "tampered", { cause });
   }
@@ -270,7 +286,7 @@ function openSealed(key: ContentKey, sealed: Uint8Array, aad: Uint8Array, what: 
   }
 }
 
-function gcmSeal(raw: Uint8Array, clear: Uint8Array, aad: Uint8Array): Uint8Array {
+function gcmSeal(raw: KeyObject | Uint8Array, clear: Uint8Array, aad: Uint8Array): Uint8Array {
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv("aes-256-gcm", raw, iv);
   cipher.setAAD(aad);

@@ -1,0 +1,172 @@
+/**
+ * One logged-in user's message keys: opening them for reads, and re-wrapping the RSA-wrapped
+ * ones under the mailbox key, once each, shared by every read and by the bulk re-wrap that
+ * starts at login.
+ *
+ * Mail that arrived while its user was away has its content key RSA-wrapped (local_delivery.ts);
+ * each costs one RSA private-key operation to open. Right after a login {@link rewrapAll} walks
+ * the user's mailboxes (INBOX first, in UID order, as POP3 and most IMAP clients read) and
+ * re-wraps them several at a time: libcrypto's RSA runs on Deno's blocking thread pool
+ * (native_rsa.ts), so both cores work while the session's own thread serves reads. A read
+ * that reaches a message the re-wrap is working on waits for that one unwrap; a read ahead of
+ * it unwraps the message itself, and the re-wrap then joins that unwrap: one RSA per message.
+ */
+import { type ContentKey, type KeyWrap, unwrapContentKey } from "../crypto/message_seal.ts";
+import type { UnlockedUserKeys } from "../crypto/user_keys.ts";
+import type { Mailbox, MailboxId, MailStore } from "../store/mail_store.ts";
+
+/** A message's wrapped key as the store holds it. */
+export interface WrappedKeyOf {
+  mailboxId: MailboxId;
+  uid: number;
+  wrappedKey: Uint8Array;
+  keyWrap: KeyWrap;
+}
+
+/** Wrapped keys asked of the store per round trip during a bulk re-wrap. */
+const BATCH = 256;
+
+/**
+ * RSA unwraps in flight at once: two per core keeps every core busy while one call's result
+ * travels back to the event loop.
+ */
+export const REWRAP_CONCURRENCY = Math.max(2, navigator.hardwareConcurrency || 2) * 2;
+
+/** What a bulk re-wrap did. */
+export interface RewrapResult {
+  /** RSA-wrapped keys found and re-wrapped. */
+  rewrapped: number;
+  /** Keys that did not open (damaged rows): left as they are, reads report them. */
+  failed: number;
+}
+
+/** The content keys of one user, while logged in. */
+export class UserContentKeys {
+  /** RSA unwraps in flight or not yet durable as "sym", by message: the re-wrapped key. */
+  #pending = new Map<string, Promise<Uint8Array>>();
+  #writes = new Set<Promise<void>>();
+  #bulk: Promise<RewrapResult> | undefined;
+
+  /**
+   * @param doneUpTo per mailbox, the UIDNEXT below which a finished bulk re-wrap left no
+   *   RSA-wrapped key: a later login skips the mailbox when it is unchanged, and looks only
+   *   above it otherwise. No secret: it outlives the keys (see UnlockedUsers).
+   */
+  constructor(
+    readonly store: MailStore,
+    readonly address: string,
+    readonly keys: UnlockedUserKeys,
+    private readonly doneUpTo: Map<MailboxId, number> = new Map(),
+  ) {}
+
+  /**
+   * The message's content key; an RSA-wrapped one is unwrapped once however many reads ask
+   * at the same time, and re-wrapped under the mailbox key in the store. Zero `raw` when done.
+   */
+  async contentKey(message: WrappedKeyOf): Promise<ContentKey> {
+    if (message.keyWrap === "sym") {
+      return await unwrapContentKey(message.wrappedKey, "sym", this.keys);
+    }
+    return await unwrapContentKey(await this.#rewrap(message), "sym", this.keys);
+  }
+
+  /**
+   * Re-wraps every RSA-wrapped key of the user, INBOX first; resolves once all of them are
+   * re-wrapped and written (or failed). One run at a time: a second call while one runs
+   * shares it.
+   */
+  rewrapAll(): Promise<RewrapResult> {
+    if (!this.#bulk) {
+      this.#bulk = this.#rewrapAll().finally(() => this.#bulk = undefined);
+    }
+    return this.#bulk;
+  }
+
+  /** Resolves once every re-wrap started so far is written (or has failed). */
+  async settled(): Promise<void> {
+    while (this.#writes.size > 0 || this.#pending.size > 0) {
+      await Promise.allSettled([...this.#pending.values(), ...this.#writes]);
+    }
+  }
+
+  #rewrap(message: WrappedKeyOf): Promise<Uint8Array> {
+    const id = `${message.mailboxId}/${message.uid}`;
+    let pending = this.#pending.get(id);
+    if (!pending) {
+      pending = this.#unwrapRsa(message, id);
+      this.#pending.set(id, pending);
+    }
+    return pending;
+  }
+
+  async #unwrapRsa(message: WrappedKeyOf, id: string): Promise<Uint8Array> {
+    let rewrapped: Uint8Array;
+    try {
+      const key = await unwrapContentKey(message.wrappedKey, "rsa", this.keys);
+      key.raw.fill(0);
+      rewrapped = key.rewrapped!;
+    } catch (err) {
+      this.#pending.delete(id);
+      throw err;
+    }
+    // Kept as pending until the "sym" form is durable, so a read that fetched the row before
+    // the write landed joins this unwrap instead of paying RSA again. A failed write is
+    // harmless: the RSA-wrapped key stays and still opens.
+    const write = this.store
+      .rewrapMessageKey(message.mailboxId, message.uid, rewrapped, "sym")
+      .catch(() => {})
+      .finally(() => {
+        this.#pending.delete(id);
+        this.#writes.delete(write);
+      });
+    this.#writes.add(write);
+    return rewrapped;
+  }
+
+  async #rewrapAll(): Promise<RewrapResult> {
+    const result: RewrapResult = { rewrapped: 0, failed: 0 };
+    const boxes = (await this.store.listMailboxes(this.address))
+      .sort((a, b) => Number(b.name === "INBOX") - Number(a.name === "INBOX"));
+    for (const box of boxes) {
+      if (this.doneUpTo.get(box.id) === box.uidNext) continue;
+      if (await this.#rewrapMailbox(box, result)) this.doneUpTo.set(box.id, box.uidNext);
+    }
+    await this.settled();
+    return result;
+  }
+
+  /** Re-wraps one mailbox's RSA-wrapped keys; true when it got through all of them. */
+  async #rewrapMailbox(box: Mailbox, result: RewrapResult): Promise<boolean> {
+    const from = this.doneUpTo.get(box.id) ?? 0;
+    const failedBefore = result.failed;
+    const uids = (await this.store.listMessages(box.id))
+      .filter((m) => m.uid >= from)
+      .map((m) => m.uid);
+    for (let i = 0; i < uids.length; i += BATCH) {
+      const rsa = (await this.store.getMessages(box.id, uids.slice(i, i + BATCH), false))
+        .filter((m) => m.keyWrap === "rsa");
+      await runPool(rsa, REWRAP_CONCURRENCY, async (m) => {
+        try {
+          await this.#rewrap(m);
+          result.rewrapped++;
+        } catch {
+          result.failed++;
+        }
+      });
+    }
+    return result.failed === failedBefore;
+  }
+}
+
+/** Runs `work` over `items` with at most `limit` in flight. */
+async function runPool<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
