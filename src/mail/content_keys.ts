@@ -44,6 +44,11 @@ export interface RewrapResult {
 export class UserContentKeys {
   /** RSA unwraps in flight or not yet durable as "sym", by message: the re-wrapped key. */
   #pending = new Map<string, Promise<Uint8Array>>();
+  /**
+   * Messages whose "sym" form is durable by now, by mailbox: a row read before that write
+   * (a batch the bulk re-wrap fetched earlier) is not unwrapped again.
+   */
+  #done = new Map<MailboxId, Set<number>>();
   #writes = new Set<Promise<void>>();
   #bulk: Promise<RewrapResult> | undefined;
 
@@ -66,6 +71,10 @@ export class UserContentKeys {
   async contentKey(message: WrappedKeyOf): Promise<ContentKey> {
     if (message.keyWrap === "sym") {
       return await unwrapContentKey(message.wrappedKey, "sym", this.keys);
+    }
+    if (this.#isDone(message)) {
+      const [now] = await this.store.getMessages(message.mailboxId, [message.uid], false);
+      if (now?.keyWrap === "sym") return await unwrapContentKey(now.wrappedKey, "sym", this.keys);
     }
     return await unwrapContentKey(await this.#rewrap(message), "sym", this.keys);
   }
@@ -114,13 +123,23 @@ export class UserContentKeys {
     // harmless: the RSA-wrapped key stays and still opens.
     const write = this.store
       .rewrapMessageKey(message.mailboxId, message.uid, rewrapped, "sym")
-      .catch(() => {})
+      .then(() => this.#markDone(message), () => {})
       .finally(() => {
         this.#pending.delete(id);
         this.#writes.delete(write);
       });
     this.#writes.add(write);
     return rewrapped;
+  }
+
+  #isDone(message: WrappedKeyOf): boolean {
+    return this.#done.get(message.mailboxId)?.has(message.uid) ?? false;
+  }
+
+  #markDone(message: WrappedKeyOf): void {
+    let uids = this.#done.get(message.mailboxId);
+    if (!uids) this.#done.set(message.mailboxId, uids = new Set());
+    uids.add(message.uid);
   }
 
   async #rewrapAll(): Promise<RewrapResult> {
@@ -144,8 +163,9 @@ export class UserContentKeys {
       .map((m) => m.uid);
     for (let i = 0; i < uids.length; i += BATCH) {
       const rsa = (await this.store.getMessages(box.id, uids.slice(i, i + BATCH), false))
-        .filter((m) => m.keyWrap === "rsa");
+        .filter((m) => m.keyWrap === "rsa" && !this.#isDone(m));
       await runPool(rsa, REWRAP_CONCURRENCY, async (m) => {
+        if (this.#isDone(m)) return; // a read did it meanwhile
         try {
           await this.#rewrap(m);
           result.rewrapped++;
