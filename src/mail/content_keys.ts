@@ -32,6 +32,31 @@ const BATCH = 256;
  */
 export const REWRAP_CONCURRENCY = Math.max(2, navigator.hardwareConcurrency || 2) * 2;
 
+/**
+ * At most `limit` tasks at once, first come first served: the bulk re-wraps of all users share
+ * one, so a burst of logins queues its RSA work instead of starting thousands of operations.
+ */
+export class Slots {
+  #free: number;
+  #waiting: (() => void)[] = [];
+
+  constructor(limit: number) {
+    this.#free = limit;
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    }
+  }
+}
+
 /** What a bulk re-wrap did. */
 export interface RewrapResult {
   /** RSA-wrapped keys found and re-wrapped. */
@@ -56,12 +81,14 @@ export class UserContentKeys {
    * @param doneUpTo per mailbox, the UIDNEXT below which a finished bulk re-wrap left no
    *   RSA-wrapped key: a later login skips the mailbox when it is unchanged, and looks only
    *   above it otherwise. No secret: it outlives the keys (see UnlockedUsers).
+   * @param slots shared by the bulk re-wraps of the process (reads do not wait for them)
    */
   constructor(
     readonly store: MailStore,
     readonly address: string,
     readonly keys: UnlockedUserKeys,
     private readonly doneUpTo: Map<MailboxId, number> = new Map(),
+    private readonly slots = new Slots(REWRAP_CONCURRENCY),
   ) {}
 
   /**
@@ -165,9 +192,11 @@ export class UserContentKeys {
       const rsa = (await this.store.getMessages(box.id, uids.slice(i, i + BATCH), false))
         .filter((m) => m.keyWrap === "rsa" && !this.#isDone(m));
       await runPool(rsa, REWRAP_CONCURRENCY, async (m) => {
-        if (this.#isDone(m)) return; // a read did it meanwhile
         try {
-          await this.#rewrap(m);
+          await this.slots.run(() => {
+            // A read may have done it while this waited.
+            return this.#isDone(m) ? Promise.resolve(undefined) : this.#rewrap(m);
+          });
           result.rewrapped++;
         } catch {
           result.failed++;

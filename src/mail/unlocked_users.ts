@@ -11,7 +11,7 @@
 import type { Login } from "../auth/authenticator.ts";
 import type { UnlockedUserKeys } from "../crypto/user_keys.ts";
 import type { MailboxId, MailStore } from "../store/mail_store.ts";
-import { UserContentKeys } from "./content_keys.ts";
+import { REWRAP_CONCURRENCY, Slots, UserContentKeys } from "./content_keys.ts";
 
 /** Users whose finished re-wraps are remembered (the oldest is forgotten first). */
 const MAX_REMEMBERED = 10_000;
@@ -33,6 +33,8 @@ interface Live {
 export class UnlockedUsers {
   #live = new Map<string, Live>();
   #doneUpTo = new Map<string, Map<MailboxId, number>>();
+  /** The RSA unwraps of every user's bulk re-wrap, together: as many as keep the cores busy. */
+  #slots = new Slots(REWRAP_CONCURRENCY);
 
   /**
    * @param cached the keys a recent login left in the login cache, asked when no session
@@ -72,6 +74,7 @@ export class UnlockedUsers {
           address,
           login.keys,
           this.#remembered(address),
+          this.#slots,
         ),
         holds: 0,
       };
