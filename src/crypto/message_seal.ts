@@ -11,6 +11,7 @@ import { createCipheriv, createDecipheriv, KeyObject } from "node:crypto";
 import { asBytes, type Bytes, concatBytes, randomBytes, utf8 } from "./bytes.ts";
 import { CryptoError } from "./crypto_error.ts";
 import { NativeGcm } from "./native_gcm.ts";
+import { rsaPool } from "./rsa_pool.ts";
 import type { UnlockedUserKeys } from "./user_keys.ts";
 
 /** How a message's content key is wrapped: for the user's RSA key, or their mailbox key. */
@@ -161,6 +162,45 @@ export async function unwrapContentKey(
   }
   if (keyWrap === "sym") return { raw };
   return { raw, rewrapped: symWrap(raw, user) };
+}
+
+/**
+ * Unwraps many RSA-wrapped content keys at once, each with its re-wrapped form (see
+ * {@link ContentKey}): in batches on the RSA pool's worker threads where libcrypto runs
+ * (rsa_pool.ts), several at a time on the thread pool otherwise. A key that does not open
+ * gives a {@link CryptoError} in its place. Zero each `raw` once done with it.
+ */
+export async function unwrapRsaMany(
+  wrapped: Uint8Array[],
+  user: UnlockedUserKeys,
+): Promise<(ContentKey | CryptoError)[]> {
+  if (user.nativeKey && !rsaPool.broken) {
+    let plaintexts: (Uint8Array | undefined)[] | undefined;
+    try {
+      plaintexts = await rsaPool.decryptMany(user.nativeKey, wrapped, CONTENT_KEY_LABEL);
+    } catch {
+      // The workers cannot run here: one by one below.
+    }
+    if (plaintexts) {
+      sealStats.rsaUnwraps += wrapped.length;
+      return plaintexts.map((raw) => {
+        if (raw?.length !== CONTENT_KEY_BYTES) {
+          raw?.fill(0);
+          return new CryptoError("RSA-wrapped content key does not open", "tampered");
+        }
+        return { raw: asBytes(raw), rewrapped: symWrap(raw, user) };
+      });
+    }
+  }
+  return await Promise.all(
+    wrapped.map((w) =>
+      unwrapContentKey(w, "rsa", user).catch((cause) =>
+        cause instanceof CryptoError
+          ? cause
+          : new CryptoError("RSA-wrapped content key does not open", "tampered", { cause })
+      )
+    ),
+  );
 }
 
 /** `iv || ciphertext || tag` of a content key under the user's mailbox key. */

@@ -6,12 +6,17 @@
  * Mail that arrived while its user was away has its content key RSA-wrapped (local_delivery.ts);
  * each costs one RSA private-key operation to open. Right after a login {@link rewrapAll} walks
  * the user's mailboxes (INBOX first, in UID order, as POP3 and most IMAP clients read) and
- * re-wraps them several at a time: libcrypto's RSA runs on Deno's blocking thread pool
- * (native_rsa.ts), so both cores work while the session's own thread serves reads. A read
- * that reaches a message the re-wrap is working on waits for that one unwrap; a read ahead of
- * it unwraps the message itself, and the re-wrap then joins that unwrap: one RSA per message.
+ * re-wraps them in chunks on the RSA pool's worker threads, one per core (rsa_pool.ts), while
+ * the session's own thread serves reads. A read that reaches a message of a chunk under way
+ * waits for that chunk; a read ahead of the re-wrap unwraps the message itself, and the re-wrap
+ * then skips it: one RSA per message.
  */
-import { type ContentKey, type KeyWrap, unwrapContentKey } from "../crypto/message_seal.ts";
+import {
+  type ContentKey,
+  type KeyWrap,
+  unwrapContentKey,
+  unwrapRsaMany,
+} from "../crypto/message_seal.ts";
 import type { UnlockedUserKeys } from "../crypto/user_keys.ts";
 import type { Mailbox, MailboxId, MailStore } from "../store/mail_store.ts";
 
@@ -25,10 +30,12 @@ export interface WrappedKeyOf {
 
 /** Wrapped keys asked of the store per round trip during a bulk re-wrap. */
 const BATCH = 256;
+/** Keys per batch sent to an RSA worker: ~4 ms of RSA, so a read waiting for one waits little. */
+const CHUNK = 16;
 
 /**
- * RSA unwraps in flight at once: two per core keeps every core busy while one call's result
- * travels back to the event loop.
+ * Chunks in flight at once across the process: two per core keeps every worker busy while
+ * the next chunk travels to it.
  */
 export const REWRAP_CONCURRENCY = Math.max(2, navigator.hardwareConcurrency || 2) * 2;
 
@@ -126,7 +133,7 @@ export class UserContentKeys {
   }
 
   #rewrap(message: WrappedKeyOf): Promise<Uint8Array> {
-    const id = `${message.mailboxId}/${message.uid}`;
+    const id = idOf(message);
     let pending = this.#pending.get(id);
     if (!pending) {
       pending = this.#unwrapRsa(message, id);
@@ -145,9 +152,16 @@ export class UserContentKeys {
       this.#pending.delete(id);
       throw err;
     }
-    // Kept as pending until the "sym" form is durable, so a read that fetched the row before
-    // the write landed joins this unwrap instead of paying RSA again. A failed write is
-    // harmless: the RSA-wrapped key stays and still opens.
+    this.#persist(message, id, rewrapped);
+    return rewrapped;
+  }
+
+  /**
+   * Writes the re-wrapped key. The message stays pending until the "sym" form is durable, so
+   * a read that fetched the row before the write landed joins this unwrap instead of paying
+   * RSA again. A failed write is harmless: the RSA-wrapped key stays and still opens.
+   */
+  #persist(message: WrappedKeyOf, id: string, rewrapped: Uint8Array): void {
     const write = this.store
       .rewrapMessageKey(message.mailboxId, message.uid, rewrapped, "sym")
       .then(() => this.#markDone(message), () => {})
@@ -156,7 +170,44 @@ export class UserContentKeys {
         this.#writes.delete(write);
       });
     this.#writes.add(write);
-    return rewrapped;
+  }
+
+  /**
+   * Re-wraps a chunk of RSA-wrapped keys in one batch on the RSA pool (unwrapRsaMany). Each
+   * message is pending from now on, so a read of one waits for this chunk rather than paying
+   * for RSA itself. Resolves to how many did not open.
+   */
+  #rewrapChunk(chunk: WrappedKeyOf[]): Promise<number> {
+    const waiting = chunk.map((message) => {
+      const id = idOf(message);
+      let settle!: { resolve: (k: Uint8Array) => void; reject: (e: Error) => void };
+      const promise = new Promise<Uint8Array>((resolve, reject) => settle = { resolve, reject });
+      promise.catch(() => {}); // a read that joins it gets the error
+      this.#pending.set(id, promise);
+      return { message, id, ...settle };
+    });
+    return this.slots.run(async () => {
+      let failed = 0;
+      let keys: (ContentKey | Error)[];
+      try {
+        keys = await unwrapRsaMany(chunk.map((m) => m.wrappedKey), this.keys);
+      } catch (err) {
+        keys = chunk.map(() => err as Error);
+      }
+      keys.forEach((key, i) => {
+        const w = waiting[i];
+        if (key instanceof Error) {
+          failed++;
+          this.#pending.delete(w.id);
+          w.reject(key);
+          return;
+        }
+        key.raw.fill(0);
+        this.#persist(w.message, w.id, key.rewrapped!);
+        w.resolve(key.rewrapped!);
+      });
+      return failed;
+    });
   }
 
   #isDone(message: WrappedKeyOf): boolean {
@@ -190,32 +241,18 @@ export class UserContentKeys {
       .map((m) => m.uid);
     for (let i = 0; i < uids.length; i += BATCH) {
       const rsa = (await this.store.getMessages(box.id, uids.slice(i, i + BATCH), false))
-        .filter((m) => m.keyWrap === "rsa" && !this.#isDone(m));
-      await runPool(rsa, REWRAP_CONCURRENCY, async (m) => {
-        try {
-          await this.slots.run(() => {
-            // A read may have done it while this waited.
-            return this.#isDone(m) ? Promise.resolve(undefined) : this.#rewrap(m);
-          });
-          result.rewrapped++;
-        } catch {
-          result.failed++;
-        }
-      });
+        .filter((m) => m.keyWrap === "rsa" && !this.#isDone(m) && !this.#pending.has(idOf(m)));
+      const chunks: Promise<number>[] = [];
+      for (let j = 0; j < rsa.length; j += CHUNK) {
+        chunks.push(this.#rewrapChunk(rsa.slice(j, j + CHUNK)));
+      }
+      for (const failed of await Promise.all(chunks)) result.failed += failed;
+      result.rewrapped += rsa.length;
     }
     return result.failed === failedBefore;
   }
 }
 
-/** Runs `work` over `items` with at most `limit` in flight. */
-async function runPool<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+function idOf(message: WrappedKeyOf): string {
+  return `${message.mailboxId}/${message.uid}`;
 }
