@@ -34,6 +34,19 @@ export class RsaPool {
 
   constructor(readonly size = Math.max(1, navigator.hardwareConcurrency || 2)) {}
 
+  /**
+   * Starts every worker now, idle (they hold nothing and keep no process open), so the first
+   * login's re-wrap does not wait for threads to start. Never throws: a pool that cannot
+   * start is marked broken and callers decrypt one by one.
+   */
+  warm(): void {
+    try {
+      while (this.#slots.length < this.size) this.#slot();
+    } catch (err) {
+      this.#broken = err as Error;
+    }
+  }
+
   /** True once a worker failed to start or died: batches then reject at once. */
   get broken(): boolean {
     return this.#broken !== undefined;
