@@ -246,8 +246,10 @@ export class UserContentKeys {
       for (let j = 0; j < rsa.length; j += CHUNK) {
         chunks.push(this.#rewrapChunk(rsa.slice(j, j + CHUNK)));
       }
-      for (const failed of await Promise.all(chunks)) result.failed += failed;
-      result.rewrapped += rsa.length;
+      let failed = 0;
+      for (const n of await Promise.all(chunks)) failed += n;
+      result.failed += failed;
+      result.rewrapped += rsa.length - failed;
     }
     return result.failed === failedBefore;
   }
