@@ -188,6 +188,42 @@ Deno.test("a login re-wraps every RSA-wrapped key, racing reads included", async
   }
 });
 
+Deno.test("a damaged key fails alone: the others are re-wrapped, its read reports it", async () => {
+  const env = await setup();
+  try {
+    const refs = [];
+    for (let n = 1; n <= 3; n++) {
+      refs.push(
+        ...await env.delivery.deliverTo(message(n, "fine"), [{ address: ALICE, mailbox: "INBOX" }]),
+      );
+    }
+    const box = refs[0].mailboxId;
+    const [good] = await env.store.getMessages(box, [refs[0].uid], true);
+    const damaged = good.wrappedKey.slice();
+    damaged[7] ^= 1;
+    const [bad] = await env.store.deliver({
+      id: "damaged",
+      body: good.body!,
+      size: good.size,
+      internalDate: Date.now(),
+      items: [{ address: ALICE, mailbox: "INBOX", wrappedKey: damaged, keyWrap: "rsa" }],
+    });
+    const hold = env.users.acquire(await env.login(ALICE));
+    try {
+      assert.deepEqual(await hold.contentKeys.rewrapAll(), { rewrapped: 3, failed: 1 });
+      const left = (await allKeys(env.store, ALICE)).filter((m) => m.keyWrap === "rsa");
+      assert.deepEqual(left.map((m) => m.uid), [bad.uid]);
+      const reader = MailboxReader.withKeys(env.store, ALICE, hold.contentKeys);
+      await assert.rejects(reader.read(box, bad.uid));
+      assert.match(dec.decode(await reader.read(box, refs[2].uid)), /fine number 3/);
+    } finally {
+      hold.release();
+    }
+  } finally {
+    await env.cleanup();
+  }
+});
+
 Deno.test("at rest: no clear message or content key in the store file", async () => {
   const env = await setup();
   const marker = "a-marker-that-must-never-be-stored-in-clear";
