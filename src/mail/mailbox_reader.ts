@@ -7,7 +7,7 @@
  */
 import { openBody } from "../crypto/message_seal.ts";
 import { type UnlockedUserKeys, unlockUserKeys } from "../crypto/user_keys.ts";
-import type { MailboxId, MailStore, MessageMeta, SealedMessage } from "../store/mail_store.ts";
+import type { MailboxId, MailStore, MessageMeta, SealedBody } from "../store/mail_store.ts";
 import { UserContentKeys } from "./content_keys.ts";
 
 /** A logged-in view of one user's mail. */
@@ -58,20 +58,19 @@ export class MailboxReader {
   }
 
   /**
-   * The sealed messages with these UIDs (ascending) of one of this user's mailboxes, bodies
-   * included, in one store round trip; missing ones are left out.
+   * The sealed bodies with these UIDs (ascending) of one of this user's mailboxes, in one
+   * store round trip; missing ones are left out.
    */
-  async fetch(mailboxId: MailboxId, uids: number[]): Promise<SealedMessage[]> {
+  async fetch(mailboxId: MailboxId, uids: number[]): Promise<SealedBody[]> {
     // Checked first: the store would serve any user's mailbox to whoever names its id.
     if (!(await this.#ownsMailbox(mailboxId))) {
       throw new Error(`mailbox ${mailboxId} is not a mailbox of ${this.address}`);
     }
-    return await this.store.getMessages(mailboxId, uids, true);
+    return await this.store.getBodies(mailboxId, uids);
   }
 
   /** The clear text of a message {@link fetch} returned. */
-  async open(sealed: SealedMessage): Promise<Uint8Array> {
-    if (!sealed.body) throw new Error(`message ${sealed.uid} was fetched without its body`);
+  async open(sealed: SealedBody): Promise<Uint8Array> {
     const key = await this.contentKeys.contentKey(sealed);
     try {
       return openBody(key, sealed.body);

@@ -26,6 +26,7 @@ import {
   type MailStore,
   type MessageMeta,
   type MessageRef,
+  type SealedBody,
   type SealedMessage,
   type SpecialUse,
   StoreError,
@@ -326,6 +327,14 @@ export class SqliteMailStore implements MailStore {
     return this.#async(() => {
       const row = rowIdOf(mailboxId);
       return row === undefined ? [] : msgs.getMessages(this.#sql, row, uidSet(uids), withBody);
+    });
+  }
+
+  /** Bodies and wrapped keys of these UIDs in UID order. */
+  getBodies(mailboxId: MailboxId, uids: number[]): Promise<SealedBody[]> {
+    return this.#async(() => {
+      const row = rowIdOf(mailboxId);
+      return row === undefined ? [] : msgs.getBodies(this.#sql, row, uidSet(uids));
     });
   }
 
