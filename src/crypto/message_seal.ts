@@ -205,6 +205,7 @@ export async function unwrapRsaMany(
 
 /** `iv || ciphertext || tag` of a content key under the user's mailbox key. */
 function symWrap(raw: Uint8Array, user: UnlockedUserKeys): Uint8Array {
+  if (user.nativeMailboxSealer) return user.nativeMailboxSealer.seal(raw, SYM_WRAP_AAD);
   return gcmSeal(mailboxKeyObject(user.mailboxKey), raw, SYM_WRAP_AAD);
 }
 

@@ -33,6 +33,8 @@ export interface UnlockedUserKeys {
   nativeKey?: NativeRsaKey;
   /** The mailbox key in libcrypto, for opening content keys (native_gcm.ts), where it loads. */
   nativeMailboxKey?: NativeGcm;
+  /** The mailbox key in libcrypto, for wrapping content keys under it, where it loads. */
+  nativeMailboxSealer?: NativeGcm;
   /**
    * Names the mailbox key (see {@link mailboxKeyIdOf}): delivery wraps a content key under an
    * unlocked mailbox key only when this matches the stored key material of the recipient.
@@ -361,6 +363,7 @@ async function finishUnlock(record: UserKeysRecord, pkcs8: Bytes): Promise<Unloc
       mailboxKey,
       nativeKey: NativeRsaKey.fromPkcs8(pkcs8),
       nativeMailboxKey: NativeGcm.create(mailboxRaw),
+      nativeMailboxSealer: NativeGcm.create(mailboxRaw, "seal"),
       mailboxKeyId: mailboxKeyIdFrom(record),
     };
   } finally {

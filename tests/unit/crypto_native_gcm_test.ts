@@ -4,7 +4,7 @@
  * anything altered. Skipped, saying so, where libcrypto cannot be loaded.
  */
 import assert from "node:assert/strict";
-import { createCipheriv } from "node:crypto";
+import { createCipheriv, createDecipheriv } from "node:crypto";
 import { NativeGcm } from "../../src/crypto/native_gcm.ts";
 
 const keyed = NativeGcm.create(crypto.getRandomValues(new Uint8Array(32)));
@@ -56,6 +56,24 @@ Deno.test({ name: "native AES-256-GCM", ignore: !keyed }, async (t) => {
     assert.equal(withKey.open(sealed.subarray(0, 27), aad), undefined);
     // After a refusal the context still opens good input.
     assert.deepEqual(withKey.open(sealed, aad), clear);
+  });
+
+  await t.step("a sealing context seals what node:crypto and an opening context open", () => {
+    const sealer = NativeGcm.create(key, "seal")!;
+    for (const length of [0, 1, 32, 4096]) {
+      const clear = new Uint8Array(length).map((_, i) => i & 0xff);
+      const a = sealer.seal(clear, aad);
+      const b = sealer.seal(clear, aad);
+      assert.notDeepEqual(a.subarray(0, 12), b.subarray(0, 12)); // a fresh IV each time
+      assert.deepEqual(withKey.open(a, aad), clear);
+      const decipher = createDecipheriv("aes-256-gcm", key, a.subarray(0, 12));
+      decipher.setAAD(aad);
+      decipher.setAuthTag(a.subarray(a.length - 16));
+      const head = decipher.update(a.subarray(12, a.length - 16));
+      assert.deepEqual(new Uint8Array([...head, ...decipher.final()]), clear);
+    }
+    assert.throws(() => sealer.open(sealer.seal(new Uint8Array(1), aad), aad));
+    assert.throws(() => withKey.seal(new Uint8Array(1), aad));
   });
 
   await t.step("a key where the context has one, or none where it needs one, throws", () => {
