@@ -5,7 +5,8 @@
  * method that made it resolves (DESIGN.md, Durability), and the change feed hears of a change
  * only then. Speed: node:sqlite is synchronous and a commit's fsync blocks the process, so
  * deliveries, key re-wraps and summaries are group-committed (see `group_commit.ts`); the rarer
- * writes (flags, copy, expunge, mailboxes, users) commit on their own.
+ * writes (flags, copy, expunge, mailboxes, users) commit on their own. Re-wraps and summaries
+ * alone, which a crash may lose harmlessly, commit without an fsync of their own.
  *
  * The port's mailbox ids are the mailbox rows' integer ids in decimal; only this folder knows.
  */
@@ -540,8 +541,24 @@ export class SqliteMailStore implements MailStore {
     return outcomes;
   }
 
-  /** Runs re-wraps and summaries in one transaction; a message gone meanwhile is skipped. */
+  /**
+   * Runs re-wraps and summaries in one transaction; a message gone meanwhile is skipped. This
+   * commit is not fsync'd (`synchronous = NORMAL` for it alone): losing it in a crash is
+   * harmless (the RSA-wrapped key stays and opens; a summary is made again), and the WAL is
+   * append-only, so the next fsync'd commit (a delivery's) makes it durable with its own, and
+   * a crash can only lose such commits made after the last fsync. The main thread, which every
+   * session shares, no longer waits on the disk once per batch of re-wraps.
+   */
   #messageWriteBatch(batch: MessageWrite[]): Outcome<void>[] {
+    this.#db.exec("PRAGMA synchronous = NORMAL");
+    try {
+      return this.#messageWriteTransaction(batch);
+    } finally {
+      this.#db.exec("PRAGMA synchronous = FULL");
+    }
+  }
+
+  #messageWriteTransaction(batch: MessageWrite[]): Outcome<void>[] {
     return this.#write(() =>
       batch.map((w): Outcome<void> => {
         if (w.kind === "rewrap") {
