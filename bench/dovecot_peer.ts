@@ -93,6 +93,12 @@ export class DovecotPeer {
     readonly mailCrypt: boolean,
   ) {}
 
+  /** The master's pid (its process tree is the server, for CPU time). */
+  get pid(): number {
+    if (!this.master) throw new Error("dovecot is not started");
+    return this.master.pid;
+  }
+
   /** The config file given to `dovecot -c` and `doveadm -c`. */
   get configFile(): string {
     return join(this.dir, "dovecot.conf");

@@ -1,17 +1,21 @@
 /**
- * POP3 download throughput, fsmtp beside Dovecot in the same run: the same messages in one
- * mailbox on each (fsmtp filled over SMTP, so they are encrypted in its store; Dovecot's Maildir
- * filled with files), then rounds of one session per server, each login + LIST + RETR of every
- * message + QUIT, with the same client (pop3_client.ts). The first session per server is
+ * POP3 download throughput, fsmtp beside Dovecot and beside Dovecot with mail_crypt in the same
+ * run: the same messages in one mailbox on each (fsmtp filled over SMTP, so they are encrypted
+ * in its store; Dovecot's Maildir filled with files; the mail_crypt Dovecot filled by IMAP
+ * APPEND, so each message is encrypted under a key sealed with the user's password-protected
+ * key, see dovecot_peer.ts), then rounds of one session per server, each login + LIST + RETR of
+ * every message + QUIT, with the same client (pop3_client.ts). The first session per server is
  * reported apart: each builds what it keeps for later (Dovecot its index, fsmtp re-wraps every
- * message key); the rounds that follow alternate which server goes first.
+ * message key); the rounds that follow rotate which server goes first. Each server's CPU time
+ * (its whole process tree) is measured around every session.
  */
 import { DovecotPeer, ensureDovecot } from "./dovecot_peer.ts";
+import { ImapClient } from "./imap_client.ts";
 import { FsmtpServer, PASSWORD } from "./fsmtp_server.ts";
 import { capabilities, type Download, download, type Pop3Account } from "./pop3_client.ts";
 import { DOMAIN } from "./smtp_inbound.ts";
 import { sendMessages } from "./smtp_send.ts";
-import { checkInterrupted, sleep } from "./util.ts";
+import { checkInterrupted, sleep, treeCpuSeconds } from "./util.ts";
 
 /** RETR commands in flight at once when both servers advertise PIPELINING. */
 export const PIPELINE_WINDOW = 32;
@@ -25,8 +29,15 @@ export interface Pop3Side {
    * RSA-sealed key under the user's mailbox key (mailbox_reader.ts). One run only.
    */
   first: Download;
+  /** Server CPU milliseconds per 1,000 messages of the first download. */
+  firstCpuMs: number;
   /** The timed repeat downloads, in order. */
   runs: Download[];
+  /**
+   * Server CPU milliseconds per 1,000 messages of the repeat downloads, all of them together
+   * (/proc counts in 10 ms ticks: one download alone is too coarse).
+   */
+  repeatCpuMs: number;
   /** Median messages per second over the runs. */
   median: number;
   best: number;
@@ -42,6 +53,8 @@ export interface Pop3Comparison {
   window: number;
   fsmtp?: Pop3Side;
   dovecot?: Pop3Side;
+  /** Dovecot with its mail_crypt plugin, keys protected by the login password. */
+  mailCrypt?: Pop3Side;
   errors: string[];
 }
 
@@ -105,11 +118,19 @@ function median(values: number[]): number {
 }
 
 interface Contender {
-  name: "fsmtp" | "Dovecot";
+  name: "fsmtp" | "Dovecot" | "mail_crypt";
   account: Pop3Account;
-  first?: Download;
-  runs: Download[];
+  /** The server's root process, for its CPU time. */
+  pid: number;
+  first?: Timed;
+  runs: Timed[];
   failed: boolean;
+}
+
+/** A download with the server CPU seconds it took. */
+interface Timed {
+  download: Download;
+  cpuSeconds: number;
 }
 
 /** Runs the comparison; never throws for one side's failure (see `errors`). */
@@ -125,11 +146,14 @@ export async function pop3Download(opts: Pop3Options): Promise<Pop3Comparison> {
   const contenders: Contender[] = [];
   let fsmtp: FsmtpServer | undefined;
   let dovecot: DovecotPeer | undefined;
+  let mailCrypt: DovecotPeer | undefined;
   const stopAll = async () => {
     await fsmtp?.stop();
     await fsmtp?.cleanup();
-    await dovecot?.stop();
-    await dovecot?.cleanup();
+    for (const peer of [dovecot, mailCrypt]) {
+      await peer?.stop();
+      await peer?.cleanup();
+    }
   };
   const fail = (name: string, e: unknown) => {
     const message = e instanceof Error ? e.message : String(e);
@@ -150,6 +174,7 @@ export async function pop3Download(opts: Pop3Options): Promise<Pop3Comparison> {
       contenders.push({
         name: "fsmtp",
         account: { port: fsmtp.pop3Port, user: READER, password: PASSWORD },
+        pid: fsmtp.pid,
         runs: [],
         failed: false,
       });
@@ -165,11 +190,38 @@ export async function pop3Download(opts: Pop3Options): Promise<Pop3Comparison> {
       contenders.push({
         name: "Dovecot",
         account: { port: dovecot.port, ...account },
+        pid: dovecot.pid,
         runs: [],
         failed: false,
       });
     } catch (e) {
       fail("Dovecot", e);
+    }
+    try {
+      checkInterrupted();
+      await ensureDovecot(true);
+      const account = { user: READER, password: PASSWORD };
+      // IMAP only to fill it: mail_crypt encrypts what is saved through Dovecot.
+      mailCrypt = await DovecotPeer.start(account, [], { imap: true, mailCrypt: true });
+      const started = performance.now();
+      await mailCrypt.generateKeys(account);
+      const client = await ImapClient.connect({ port: mailCrypt.imapPort! });
+      await client.login(READER, PASSWORD);
+      await client.appendAll("INBOX", messages.map((m, i) => traceHeaders(i + 1) + m));
+      await client.logout();
+      log(
+        `  mail_crypt: user key made (doveadm), ${messages.length} messages APPENDed in ` +
+          `${((performance.now() - started) / 1000).toFixed(1)} s`,
+      );
+      contenders.push({
+        name: "mail_crypt",
+        account: { port: mailCrypt.port, ...account },
+        pid: mailCrypt.pid,
+        runs: [],
+        failed: false,
+      });
+    } catch (e) {
+      fail("mail_crypt", e);
     }
 
     // The same client for both: pipelined only when every server advertises PIPELINING.
@@ -183,32 +235,37 @@ export async function pop3Download(opts: Pop3Options): Promise<Pop3Comparison> {
         ", QUIT",
     );
 
-    const session = async (c: Contender, label: string): Promise<Download | undefined> => {
+    const session = async (c: Contender, label: string): Promise<Timed | undefined> => {
       if (c.failed) return undefined;
       try {
         checkInterrupted();
+        const cpu = await treeCpuSeconds(c.pid);
         const d = await download(c.account, result.window, messages.length);
+        // Work the server does after QUIT (fsmtp's re-wrap writes) belongs to the session.
+        await sleep(100);
+        const cpuSeconds = await treeCpuSeconds(c.pid) - cpu;
         log(
-          `  ${label} ${c.name.padEnd(7)} ${d.perSecond.toFixed(1)} msg/s ` +
-            `(${d.messages} messages, ${d.octets} octets in ${d.seconds.toFixed(2)} s)`,
+          `  ${label} ${c.name.padEnd(10)} ${d.perSecond.toFixed(1)} msg/s ` +
+            `(${d.messages} messages, ${d.octets} octets in ${d.seconds.toFixed(2)} s; ` +
+            `server CPU ${(cpuSeconds * 1000).toFixed(0)} ms)`,
         );
         if (d.octets !== d.listedOctets) {
           log(`  ${c.name}: warning: LIST gave ${d.listedOctets} octets, RETR ${d.octets}`);
         }
-        await sleep(100); // let the server release the maildrop before the next session
-        return d;
+        return { download: d, cpuSeconds };
       } catch (e) {
         c.failed = true;
         const server = c.name === "fsmtp"
           ? fsmtp?.output.text.split("\n").slice(-20).join("\n")
-          : await dovecot?.logTail(20);
+          : await (c.name === "Dovecot" ? dovecot : mailCrypt)?.logTail(20);
         fail(c.name, new Error(`${(e as Error).message}\nserver log tail:\n${server}`));
         return undefined;
       }
     };
     for (const c of contenders) c.first = await session(c, "first  ");
     for (let round = 1; round <= opts.rounds; round++) {
-      const order = round % 2 === 1 ? contenders : [...contenders].reverse();
+      const shift = (round - 1) % contenders.length;
+      const order = [...contenders.slice(shift), ...contenders.slice(0, shift)];
       for (const c of order) {
         const d = await session(c, `round ${round}`);
         if (d) c.runs.push(d);
@@ -216,15 +273,23 @@ export async function pop3Download(opts: Pop3Options): Promise<Pop3Comparison> {
     }
     for (const c of contenders) {
       if (c.failed || !c.first || c.runs.length === 0) continue;
+      const runs = c.runs.map((r) => r.download);
+      const perThousand = (t: Timed) => t.cpuSeconds * 1e6 / t.download.messages;
       const side: Pop3Side = {
-        first: c.first,
-        runs: c.runs,
-        median: median(c.runs.map((r) => r.perSecond)),
-        best: Math.max(...c.runs.map((r) => r.perSecond)),
-        octetsPerMessage: c.runs[0].octets / c.runs[0].messages,
+        first: c.first.download,
+        firstCpuMs: perThousand(c.first),
+        runs,
+        repeatCpuMs: perThousand({
+          download: { ...runs[0], messages: runs.reduce((n, r) => n + r.messages, 0) },
+          cpuSeconds: c.runs.reduce((n, r) => n + r.cpuSeconds, 0),
+        }),
+        median: median(runs.map((r) => r.perSecond)),
+        best: Math.max(...runs.map((r) => r.perSecond)),
+        octetsPerMessage: runs[0].octets / runs[0].messages,
       };
       if (c.name === "fsmtp") result.fsmtp = side;
-      else result.dovecot = side;
+      else if (c.name === "Dovecot") result.dovecot = side;
+      else result.mailCrypt = side;
     }
     return result;
   } finally {

@@ -14,7 +14,7 @@
  *   deno task bench --pop3-messages=N
  *   deno task bench --outbound-messages=N
  *   deno task bench --only=smtp      SMTP throughput and idle memory only
- *   deno task bench --only=pop3      POP3 download only
+ *   deno task bench --only=pop3      POP3 download only (and RSA-OAEP-2048 beside openssl speed)
  *   deno task bench --only=outbound  relaying 2,000 messages to smtp-sink, fsmtp beside Postfix
  *                                    and Postfix signing through OpenDKIM (a milter)
  *   deno task bench --only=imap      IMAP, fsmtp beside Dovecot and Dovecot with mail_crypt
@@ -31,6 +31,7 @@
 import { parseArgs } from "node:util";
 import { idleConnections, type IdleMemory } from "./idle_connections.ts";
 import { type Pop3Comparison, pop3Download, type Pop3Side } from "./pop3_download.ts";
+import { type RsaComparison, rsaComparison, rsaLines } from "./rsa_speed.ts";
 import { type ImapComparison, imapComparison } from "./imap_bench.ts";
 import { idleImapConnections, type IdleImapMemory } from "./imap_idle.ts";
 import { imapTable } from "./imap_report.ts";
@@ -210,10 +211,11 @@ if (runSmtp) {
 }
 
 let pop3: Pop3Comparison | undefined;
+let rsa: RsaComparison | undefined;
 if (runPop3) {
   pop3 = await part(
-    `POP3 download (login, LIST, RETR of all), fsmtp beside Dovecot: ${pop3Messages} ` +
-      `messages of ${POP3_MESSAGE_SIZE} octets, ${POP3_ROUNDS} rounds`,
+    `POP3 download (login, LIST, RETR of all), fsmtp beside Dovecot and Dovecot + mail_crypt: ` +
+      `${pop3Messages} messages of ${POP3_MESSAGE_SIZE} octets, ${POP3_ROUNDS} rounds`,
     () =>
       pop3Download({
         messages: pop3Messages,
@@ -223,6 +225,7 @@ if (runPop3) {
       }),
   );
   for (const e of pop3?.errors ?? []) errors.push(`POP3 download, ${e}`);
+  rsa = await part("RSA-OAEP-2048 decryption, beside openssl speed rsa2048", () => rsaComparison());
 }
 
 let outbound: OutboundComparison | undefined;
@@ -375,19 +378,35 @@ if (runSmtp) {
 if (runPop3) {
   const first = (side: Pop3Side | undefined) => side ? side.first.perSecond.toFixed(1) : "failed";
   const repeat = (side: Pop3Side | undefined) => side ? side.median.toFixed(1) : "failed";
+  const cpu = (side: Pop3Side | undefined) =>
+    side ? `${side.firstCpuMs.toFixed(0)} / ${side.repeatCpuMs.toFixed(0)} ms` : "failed";
   const fs = pop3?.fsmtp;
   const dc = pop3?.dovecot;
+  const mc = pop3?.mailCrypt;
   const rounds = `median of ${POP3_ROUNDS}`;
   rows.push(
     ["POP3 msg/s, first download, Dovecot", first(dc)],
+    ["POP3 msg/s, first download, Dovecot + mail_crypt", first(mc)],
     ["POP3 msg/s, first download, fsmtp", first(fs)],
     [
       "ratio fsmtp / Dovecot, first",
       fs && dc ? ratio(fs.first.perSecond, dc.first.perSecond) : "-",
     ],
+    [
+      "ratio fsmtp / Dovecot + mail_crypt, first (aim ≥ 3)",
+      fs && mc ? ratio(fs.first.perSecond, mc.first.perSecond) : "-",
+    ],
     [`POP3 msg/s, repeat (${rounds}), Dovecot`, repeat(dc)],
+    [`POP3 msg/s, repeat (${rounds}), Dovecot + mail_crypt`, repeat(mc)],
     [`POP3 msg/s, repeat (${rounds}), fsmtp`, repeat(fs)],
-    ["ratio fsmtp / Dovecot, repeat", fs && dc ? ratio(fs.median, dc.median) : "-"],
+    ["ratio fsmtp / Dovecot, repeat (aim ≥ 1)", fs && dc ? ratio(fs.median, dc.median) : "-"],
+    [
+      "ratio fsmtp / Dovecot + mail_crypt, repeat",
+      fs && mc ? ratio(fs.median, mc.median) : "-",
+    ],
+    ["POP3 server CPU per 1,000 msgs first / repeat, Dovecot", cpu(dc)],
+    ["POP3 server CPU per 1,000 msgs first / repeat, Dovecot + mail_crypt", cpu(mc)],
+    ["POP3 server CPU per 1,000 msgs first / repeat, fsmtp", cpu(fs)],
   );
 }
 if (runOutbound) {
@@ -465,6 +484,10 @@ if (rows.length > 0) {
   console.log(`${"figure".padEnd(width)}  ${"value".padStart(valueWidth)}`);
   console.log(`${"-".repeat(width)}  ${"-".repeat(valueWidth)}`);
   for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v.padStart(valueWidth)}`);
+}
+if (rsa) {
+  console.log("");
+  for (const line of rsaLines(rsa)) console.log(line);
 }
 if (runImap) {
   console.log("");

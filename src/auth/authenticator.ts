@@ -22,12 +22,13 @@ export type LoginResult = Login | "bad" | "blocked";
 /** Checks passwords against the store. */
 export class Authenticator {
   #unlocker: UserUnlocker;
+  #cache = new LoginCache();
   #seen = new Map<string, string>();
 
   constructor(readonly store: MailStore, opts: { dummyIterations?: number } = {}) {
     this.#unlocker = new UserUnlocker({
       getKeys: async (address) => (await store.getUser(address))?.keys,
-      cache: new LoginCache(),
+      cache: this.#cache,
       dummyIterations: opts.dummyIterations,
     });
   }
@@ -40,6 +41,14 @@ export class Authenticator {
     const user = await this.#current(address);
     const keys = this.#unlocker.cached(user, password);
     return keys ? { address: user, keys } : undefined;
+  }
+
+  /**
+   * The keys a login of `address` left in the login cache, if one is fresh (no password
+   * needed: for delivery to a user logged in lately, see UnlockedUsers).
+   */
+  cachedKeys(address: string): UnlockedUserKeys | undefined {
+    return this.#cache.freshFor(address.trim().toLowerCase());
   }
 
   /** The login, or undefined for an unknown user or a wrong password. */

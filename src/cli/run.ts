@@ -2,6 +2,7 @@
  * `fsmtp --run=smtp|pop3|imap|dns|all`: starts the servers, creating on first run what is missing
  * (keys, data folder); SIGHUP re-reads the config, SIGTERM/SIGINT shut down gracefully.
  */
+import { rsaPool } from "../crypto/rsa_pool.ts";
 import type { SecureContext } from "node:tls";
 import type { ListenerKey } from "../config/config.ts";
 import { loadConfig } from "../config/load_config.ts";
@@ -70,6 +71,8 @@ export async function runServers(target: string, configPath: string | undefined)
     ),
     node.coordinator,
   );
+  // A login's bulk re-wrap runs on these (POP3 and IMAP reads, SMTP AUTH logins).
+  if (target !== "smtp") rsaPool.warm();
   const gate = new ConnectionGate(runtime.gateLimits());
   // With Redis: limits.max_connections_per_ip counts the connections on every node.
   gate.shared = node.coordinator.connectionsPerIp?.(() => gate.limits.maxConnectionsPerIp);

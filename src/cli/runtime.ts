@@ -9,6 +9,7 @@ import { LoginGuard } from "../auth/login_guard.ts";
 import type { Config } from "../config/config.ts";
 import { LocalDelivery } from "../mail/local_delivery.ts";
 import { Maildrop } from "../mail/maildrop.ts";
+import { UnlockedUsers } from "../mail/unlocked_users.ts";
 import { Submission } from "../mail/submission.ts";
 import { denoDnsLookup, MessageChecks } from "../inbound/message_checks.ts";
 import { parseListen } from "../config/load_config.ts";
@@ -42,6 +43,11 @@ const IMAP_MAX_LITERAL = 64 * 1024;
 export class Runtime {
   readonly delivery: LocalDelivery;
   readonly authenticator: Authenticator;
+  /**
+   * Users whose keys are unlocked now (sessions, re-wraps, the login cache): delivery wraps
+   * their new mail's keys under their mailbox key, and reads share one RSA per message.
+   */
+  readonly unlocked: UnlockedUsers;
   /** POP3 maildrop locks: this process's, or every node's through the coordinator. */
   readonly locks: MaildropLockPort;
   /**
@@ -77,6 +83,8 @@ export class Runtime {
       new CollectionScheduler(64 * 1024 * 1024, 5_000),
     );
     this.authenticator = new Authenticator(store);
+    this.unlocked = new UnlockedUsers(store, (address) => this.authenticator.cachedKeys(address));
+    this.delivery.unlockedKeys = (address) => this.unlocked.keysFor(address);
     this.outbound = new Outbound(queue, this.delivery, {
       keysDir: () => this.config.keys_dir,
       selector: () => this.config.dkim.selector,
@@ -214,7 +222,7 @@ export class Runtime {
       plaintextAllowed: (conn) => this.plaintextAllowed(conn),
       login: (address, password, ip) => this.passwordLogin(address, password, ip),
       knownUser: (name) => this.knownUser(name),
-      openMaildrop: (login) => Maildrop.open(this.store, this.locks, login),
+      openMaildrop: (login) => Maildrop.open(this.store, this.locks, login, this.unlocked),
       maxLoginFailures: 3,
       maxErrors: config.limits.max_errors,
       handshakeTimeoutMs: config.limits.command_timeout,
@@ -231,14 +239,20 @@ export class Runtime {
       plaintextAllowed: (conn) => this.plaintextAllowed(conn),
       login: (address, password, ip) => this.passwordLogin(address, password, ip),
       knownUser: (name) => this.knownUser(name),
-      openMail: (login) =>
-        new UserMail(
+      openMail: (login) => {
+        const hold = this.unlocked.acquire(login);
+        return new UserMail(
           this.store,
           login.address,
           login.keys,
           this.summaries.acquire(login.address),
-          () => this.summaries.release(login.address),
-        ),
+          () => {
+            this.summaries.release(login.address);
+            hold.release();
+          },
+          hold.contentKeys,
+        );
+      },
       userSessions: this.imapSessions,
       memory: this.memory,
       limits: {
@@ -257,11 +271,14 @@ export class Runtime {
    * A password login from `ip`, through the failure guard (shared by every protocol): a
    * login-cache hit answers at once; otherwise the KDF runs in the address's turn, one at a time.
    */
-  passwordLogin(address: string, password: string, ip: string): Promise<LoginResult> {
-    return this.guard.attempt(ip, {
+  async passwordLogin(address: string, password: string, ip: string): Promise<LoginResult> {
+    const result = await this.guard.attempt(ip, {
       quick: () => this.authenticator.cachedLogin(address, password),
       full: () => this.authenticator.login(address, password),
     });
+    // Mail that arrived while the user was away is re-wrapped now, ahead of their reads.
+    if (typeof result === "object") this.unlocked.loggedIn(result);
+    return result;
   }
 
   #makeGuard(): LoginGuard {

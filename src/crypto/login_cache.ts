@@ -78,6 +78,23 @@ export class LoginCache {
     return entry.keys;
   }
 
+  /**
+   * The keys of the user's latest fresh entry, whatever password stored it: for delivery,
+   * which wraps a new message's content key under the mailbox key of a user logged in lately
+   * (local_delivery.ts). Keeps nothing longer than {@link get} would.
+   */
+  freshFor(address: string): UnlockedUserKeys | undefined {
+    const now = this.#now();
+    let found: Entry | undefined;
+    for (const digest of this.#byAddress.get(address.toLowerCase()) ?? []) {
+      const entry = this.#entries.get(digest);
+      if (entry && entry.expiresAt > now && (!found || entry.expiresAt > found.expiresAt)) {
+        found = entry;
+      }
+    }
+    return found?.keys;
+  }
+
   /** Stores keys after a good login; replaces (and restarts the TTL of) an existing entry. */
   set(address: string, password: string, keys: UnlockedUserKeys): void {
     if (this.#maxEntries === 0) return;

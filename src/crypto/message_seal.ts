@@ -10,7 +10,9 @@
 import { createCipheriv, createDecipheriv, KeyObject } from "node:crypto";
 import { asBytes, type Bytes, concatBytes, randomBytes, utf8 } from "./bytes.ts";
 import { CryptoError } from "./crypto_error.ts";
+import { NativeGcm } from "./native_gcm.ts";
 import { rsaOaepEncrypt } from "./native_rsa_encrypt.ts";
+import { rsaPool } from "./rsa_pool.ts";
 import type { UnlockedUserKeys } from "./user_keys.ts";
 
 /** How a message's content key is wrapped: for the user's RSA key, or their mailbox key. */
@@ -20,8 +22,13 @@ export type KeyWrap = "rsa" | "sym";
 export interface SealedForMany {
   /** `iv || ciphertext || tag` of the message under its content key; shared by all recipients. */
   body: Uint8Array;
-  /** The content key RSA-wrapped for each recipient, in the order of the public keys given. */
+  /**
+   * The content key wrapped for each recipient, in the order of the public keys given: under
+   * the public key ("rsa"), or under the mailbox key where one was given ("sym").
+   */
   wrappedKeys: Uint8Array[];
+  /** How each of `wrappedKeys` is wrapped. */
+  keyWraps: KeyWrap[];
   /** The summary sealed under the same content key, when one was given. */
   summary?: Uint8Array;
 }
@@ -52,24 +59,34 @@ const SYM_WRAP_AAD = utf8("fsmtp/message/v1/content-key/sym");
 const SUMMARY_AAD = utf8("fsmtp/message/v1/summary");
 
 /**
- * Seals `clear` for the given recipients: one body, one RSA-wrapped content key per recipient
- * (store them with keyWrap "rsa"), and the message's summary under the same content key.
+ * Seals `clear` for the given recipients: one body, one wrapped content key per recipient,
+ * and the message's summary under the same content key. The key is RSA-wrapped with each
+ * public key, except for a recipient whose unlocked keys `unlocked[i]` gives (logged in now):
+ * theirs is wrapped under their mailbox key at once, as their first read would have re-wrapped
+ * it, so that read costs no RSA. Either way it opens only with keys the password unlocks.
  */
 export async function sealMessage(
   clear: Uint8Array,
   recipientPublicKeys: CryptoKey[],
   summary?: Uint8Array,
+  unlocked: readonly (UnlockedUserKeys | undefined)[] = [],
 ): Promise<SealedForMany> {
   if (recipientPublicKeys.length === 0) throw new RangeError("a message needs a recipient");
   const raw = randomBytes(CONTENT_KEY_BYTES);
   try {
     const body = await gcmSealLarge(raw, clear, BODY_AAD);
+    const keyWraps = recipientPublicKeys.map((_, i): KeyWrap => unlocked[i] ? "sym" : "rsa");
     const wrappedKeys = await Promise.all(
-      recipientPublicKeys.map((publicKey) => rsaOaepEncrypt(publicKey, raw, CONTENT_KEY_LABEL)),
+      recipientPublicKeys.map((publicKey, i) => {
+        const user = unlocked[i];
+        if (user) return symWrap(raw, user);
+        return rsaOaepEncrypt(publicKey, raw, CONTENT_KEY_LABEL);
+      }),
     );
     return {
       body,
       wrappedKeys,
+      keyWraps,
       summary: summary && gcmSeal(raw, summary, SUMMARY_AAD),
     };
   } finally {
@@ -133,19 +150,58 @@ export async function unwrapContentKey(
 ): Promise<ContentKey> {
   const raw = keyWrap === "rsa"
     ? await rsaUnwrap(asBytes(wrappedKey), user)
-    : await symUnwrap(asBytes(wrappedKey), user.mailboxKey);
+    : symUnwrap(asBytes(wrappedKey), user);
   if (raw.length !== CONTENT_KEY_BYTES) {
     raw.fill(0);
     throw new CryptoError("content key has wrong size", "tampered");
   }
   if (keyWrap === "sym") return { raw };
-  const iv = randomBytes(IV_BYTES);
-  const ct = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv, additionalData: SYM_WRAP_AAD },
-    user.mailboxKey,
-    raw,
+  return { raw, rewrapped: symWrap(raw, user) };
+}
+
+/**
+ * Unwraps many RSA-wrapped content keys at once, each with its re-wrapped form (see
+ * {@link ContentKey}): in batches on the RSA pool's worker threads where libcrypto runs
+ * (rsa_pool.ts), several at a time on the thread pool otherwise. A key that does not open
+ * gives a {@link CryptoError} in its place. Zero each `raw` once done with it.
+ */
+export async function unwrapRsaMany(
+  wrapped: Uint8Array[],
+  user: UnlockedUserKeys,
+): Promise<(ContentKey | CryptoError)[]> {
+  if (user.nativeKey && !rsaPool.broken) {
+    let plaintexts: (Uint8Array | undefined)[] | undefined;
+    try {
+      plaintexts = await rsaPool.decryptMany(user.nativeKey, wrapped, CONTENT_KEY_LABEL);
+    } catch {
+      // The workers cannot run here: one by one below.
+    }
+    if (plaintexts) {
+      sealStats.rsaUnwraps += wrapped.length;
+      return plaintexts.map((raw) => {
+        if (raw?.length !== CONTENT_KEY_BYTES) {
+          raw?.fill(0);
+          return new CryptoError("RSA-wrapped content key does not open", "tampered");
+        }
+        return { raw: asBytes(raw), rewrapped: symWrap(raw, user) };
+      });
+    }
+  }
+  return await Promise.all(
+    wrapped.map((w) =>
+      unwrapContentKey(w, "rsa", user).catch((cause) =>
+        cause instanceof CryptoError
+          ? cause
+          : new CryptoError("RSA-wrapped content key does not open", "tampered", { cause })
+      )
+    ),
   );
-  return { raw, rewrapped: concatBytes(iv, new Uint8Array(ct)) };
+}
+
+/** `iv || ciphertext || tag` of a content key under the user's mailbox key. */
+function symWrap(raw: Uint8Array, user: UnlockedUserKeys): Uint8Array {
+  if (user.nativeMailboxSealer) return user.nativeMailboxSealer.seal(raw, SYM_WRAP_AAD);
+  return gcmSeal(mailboxKeyObject(user.mailboxKey), raw, SYM_WRAP_AAD);
 }
 
 /** Opens a sealed body with its content key. Throws {@link CryptoError} `tampered`. */
@@ -200,9 +256,10 @@ async function rsaUnwrap(wrapped: Bytes, user: UnlockedUserKeys): Promise<Bytes>
   }
 }
 
-// Opening uses node:crypto's AES-256-GCM, synchronous and in-process: WebCrypto's round trip
-// to its thread pool cost more than the decryption itself for a typical message (re-reads of a
-// mailbox are dominated by it). The format is the same: iv || ciphertext || tag.
+// Opening is synchronous and in-process: WebCrypto's round trip to its thread pool cost more
+// than the decryption itself for a typical message. libcrypto through FFI where it loads
+// (native_gcm.ts, ~10× cheaper than node:crypto's Decipheriv for 4 KiB), node:crypto else.
+// The format is the same either way: iv || ciphertext || tag.
 function gcmOpen(key: KeyObject | Uint8Array, sealed: Bytes, aad: Uint8Array): Uint8Array {
   const decipher = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, IV_BYTES));
   decipher.setAAD(aad);
@@ -212,20 +269,37 @@ function gcmOpen(key: KeyObject | Uint8Array, sealed: Bytes, aad: Uint8Array): U
   return tail.length === 0 ? new Uint8Array(head) : concatBytes(head, tail);
 }
 
+/** The shared libcrypto context for content keys (keyed per call); null where unavailable. */
+let contentGcm: NativeGcm | null | undefined;
+
+function nativeContentGcm(): NativeGcm | null {
+  if (contentGcm === undefined) contentGcm = NativeGcm.create() ?? null;
+  return contentGcm;
+}
+
 // The node:crypto handle of each unlocked mailbox key, made once per key.
 const mailboxKeyObjects = new WeakMap<CryptoKey, KeyObject>();
 
-function symUnwrap(wrapped: Bytes, mailboxKey: CryptoKey): Promise<Bytes> {
-  if (wrapped.length !== IV_BYTES + CONTENT_KEY_BYTES + TAG_BYTES) {
-    throw new CryptoError("sym-wrapped content key has wrong size", "tampered");
-  }
+function mailboxKeyObject(mailboxKey: CryptoKey): KeyObject {
   let key = mailboxKeyObjects.get(mailboxKey);
   if (!key) {
     key = KeyObject.from(mailboxKey);
     mailboxKeyObjects.set(mailboxKey, key);
   }
+  return key;
+}
+
+function symUnwrap(wrapped: Bytes, user: UnlockedUserKeys): Bytes {
+  if (wrapped.length !== IV_BYTES + CONTENT_KEY_BYTES + TAG_BYTES) {
+    throw new CryptoError("sym-wrapped content key has wrong size", "tampered");
+  }
+  if (user.nativeMailboxKey) {
+    const raw = user.nativeMailboxKey.open(wrapped, SYM_WRAP_AAD);
+    if (!raw) throw new CryptoError("sym-wrapped content key fails authentication", "tampered");
+    return asBytes(raw);
+  }
   try {
-    return Promise.resolve(asBytes(gcmOpen(key, wrapped, SYM_WRAP_AAD)));
+    return asBytes(gcmOpen(mailboxKeyObject(user.mailboxKey), wrapped, SYM_WRAP_AAD));
   } catch (cause) {
     throw new CryptoError("sym-wrapped content key fails authentication", "tampered", { cause });
   }
@@ -235,6 +309,12 @@ function openSealed(key: ContentKey, sealed: Uint8Array, aad: Uint8Array, what: 
   if (sealed.length < IV_BYTES + TAG_BYTES) {
     throw new CryptoError(`sealed ${what} is truncated`, "tampered");
   }
+  const native = nativeContentGcm();
+  if (native) {
+    const clear = native.open(sealed, aad, key.raw);
+    if (!clear) throw new CryptoError(`sealed ${what} fails authentication`, "tampered");
+    return clear;
+  }
   try {
     return gcmOpen(key.raw, asBytes(sealed), aad);
   } catch (cause) {
@@ -242,7 +322,7 @@ function openSealed(key: ContentKey, sealed: Uint8Array, aad: Uint8Array, what: 
   }
 }
 
-function gcmSeal(raw: Uint8Array, clear: Uint8Array, aad: Uint8Array): Uint8Array {
+function gcmSeal(raw: KeyObject | Uint8Array, clear: Uint8Array, aad: Uint8Array): Uint8Array {
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv("aes-256-gcm", raw, iv);
   cipher.setAAD(aad);

@@ -89,6 +89,14 @@ export class NativeRsaKey {
     }
   }
 
+  /**
+   * The EVP_PKEY's address, for the RSA pool's workers (rsa_pool.ts); valid while this object
+   * is reachable, so whoever passes it on keeps a reference until the workers are done.
+   */
+  get address(): bigint {
+    return BigInt(Deno.UnsafePointer.value(this.#pkey));
+  }
+
   /** Decrypts an RSA-OAEP-SHA-256 ciphertext made with `label`; throws when it does not open. */
   async decrypt(ciphertext: Uint8Array, label: Uint8Array): Promise<Uint8Array> {
     const l = this.#lib;

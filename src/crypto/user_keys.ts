@@ -8,7 +8,7 @@
  * key-encryption key and a password verifier, so a login costs exactly one slow KDF.
  */
 
-import { timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import {
   asBytes,
   type Bytes,
@@ -20,6 +20,7 @@ import {
   utf8,
 } from "./bytes.ts";
 import { CryptoError } from "./crypto_error.ts";
+import { NativeGcm } from "./native_gcm.ts";
 import { NativeRsaKey } from "./native_rsa.ts";
 
 /** A user's keys after a successful unlock. Neither key can be exported. */
@@ -30,6 +31,15 @@ export interface UnlockedUserKeys {
   mailboxKey: CryptoKey;
   /** The same private key in libcrypto, ~7× faster, where it can be loaded (native_rsa.ts). */
   nativeKey?: NativeRsaKey;
+  /** The mailbox key in libcrypto, for opening content keys (native_gcm.ts), where it loads. */
+  nativeMailboxKey?: NativeGcm;
+  /** The mailbox key in libcrypto, for wrapping content keys under it, where it loads. */
+  nativeMailboxSealer?: NativeGcm;
+  /**
+   * Names the mailbox key (see {@link mailboxKeyIdOf}): delivery wraps a content key under an
+   * unlocked mailbox key only when this matches the stored key material of the recipient.
+   */
+  mailboxKeyId?: string;
 }
 
 /** Options for creating or re-wrapping key material. */
@@ -157,6 +167,19 @@ export async function createUserKeys(
 /** Imports the user's RSA-OAEP public key, the only thing delivery needs. Throws if corrupt. */
 export async function publicKeyOf(keys: Uint8Array): Promise<CryptoKey> {
   return await importPublicKey(parse(keys).publicKey);
+}
+
+/**
+ * Names the mailbox key of stored key material: a digest of its RSA-wrapped form, which a
+ * password change or a recovery reset keeps and a re-created user never shares. Public: it
+ * reveals nothing the stored record does not. Throws {@link CryptoError} when `keys` is corrupt.
+ */
+export function mailboxKeyIdOf(keys: Uint8Array): string {
+  return mailboxKeyIdFrom(parse(keys));
+}
+
+function mailboxKeyIdFrom(record: UserKeysRecord): string {
+  return createHash("sha256").update(record.publicKey).update(record.mailboxKey).digest("base64");
 }
 
 /**
@@ -335,7 +358,14 @@ async function finishUnlock(record: UserKeysRecord, pkcs8: Bytes): Promise<Unloc
       "encrypt",
       "decrypt",
     ]);
-    return { privateKey, mailboxKey, nativeKey: NativeRsaKey.fromPkcs8(pkcs8) };
+    return {
+      privateKey,
+      mailboxKey,
+      nativeKey: NativeRsaKey.fromPkcs8(pkcs8),
+      nativeMailboxKey: NativeGcm.create(mailboxRaw),
+      nativeMailboxSealer: NativeGcm.create(mailboxRaw, "seal"),
+      mailboxKeyId: mailboxKeyIdFrom(record),
+    };
   } finally {
     mailboxRaw.fill(0);
   }

@@ -5,17 +5,13 @@
  * The expensive step is the first read of a message delivered while its user was away: its
  * content key is RSA-wrapped (DESIGN.md, encryption at rest). A `FETCH 1:* ENVELOPE` over
  * thousands of such messages must not hold the session (or the process) hostage, so keys are
- * unwrapped in bulk, several at once (WebCrypto runs RSA on its worker threads, so every core
+ * unwrapped in bulk, several at once (libcrypto runs RSA on Deno's thread pool, so every core
  * works), and each RSA-wrapped key is re-wrapped under the user's symmetric key so it is paid
- * once. Messages stored before summaries existed get theirs made and stored on first read.
+ * once; the login starts doing that for all of them, ahead of the client (content_keys.ts).
+ * Messages stored before summaries existed get theirs made and stored on first read.
  */
-import {
-  type ContentKey,
-  openBody,
-  openSummary,
-  sealSummary,
-  unwrapContentKey,
-} from "../crypto/message_seal.ts";
+import { type ContentKey, openBody, openSummary, sealSummary } from "../crypto/message_seal.ts";
+import { UserContentKeys } from "../mail/content_keys.ts";
 import type { UnlockedUserKeys } from "../crypto/user_keys.ts";
 import {
   buildSummary,
@@ -111,6 +107,8 @@ export class UserMail {
   /**
    * @param summaries the user's shared cache, and `release` to call when this session ends;
    *   a private cache when omitted.
+   * @param contentKeys the user's content keys, shared with their other sessions and the
+   *   re-wrap their login started; this session's own when omitted.
    */
   constructor(
     readonly store: MailStore,
@@ -118,6 +116,7 @@ export class UserMail {
     readonly keys: UnlockedUserKeys,
     private readonly summaryCache: SummaryCache = new SummaryCache(),
     private readonly release: () => void = () => {},
+    private readonly contentKeys = new UserContentKeys(store, address, keys),
   ) {}
 
   /**
@@ -172,6 +171,7 @@ export class UserMail {
   /** Resolves once the re-wraps and summaries this session started are written. */
   async settled(): Promise<void> {
     await Promise.all(this.#writes);
+    await this.contentKeys.settled();
   }
 
   /** Forgets the bodies this session opened, and lets go of the shared summaries. */
@@ -200,15 +200,13 @@ export class UserMail {
     });
   }
 
-  /** Unwraps the message's content key for `use`, re-wrapping an RSA-wrapped one for later. */
+  /**
+   * Unwraps the message's content key for `use`; an RSA-wrapped one is re-wrapped for later,
+   * once however many sessions (and the login's bulk re-wrap) ask (content_keys.ts).
+   */
   async #withKey<T>(message: SealedMessage, use: (key: ContentKey) => T): Promise<T> {
-    const key = await unwrapContentKey(message.wrappedKey, message.keyWrap, this.keys);
+    const key = await this.contentKeys.contentKey(message);
     try {
-      if (key.rewrapped) {
-        this.#track(
-          this.store.rewrapMessageKey(message.mailboxId, message.uid, key.rewrapped, "sym"),
-        );
-      }
       return use(key);
     } finally {
       key.raw.fill(0);

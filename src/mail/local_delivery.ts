@@ -1,9 +1,11 @@
 /**
  * Local delivery: checks recipients against the local domains and users, seals a message for
  * every recipient with their public key, and hands it to the store, which acknowledges only
- * once it is fsync'd. No secret is needed to accept mail (DESIGN.md, encryption at rest).
+ * once it is fsync'd. No secret is needed to accept mail (DESIGN.md, encryption at rest); a
+ * recipient logged in now has their copy's key wrapped under their unlocked mailbox key instead
+ * of their public key, so its first read pays no RSA (unlocked_users.ts).
  */
-import { publicKeyOf } from "../crypto/user_keys.ts";
+import { mailboxKeyIdOf, publicKeyOf, type UnlockedUserKeys } from "../crypto/user_keys.ts";
 import { sealMessage } from "../crypto/message_seal.ts";
 import { buildSummary, encodeSummary } from "../mime/summary.ts";
 import type { MailStore, MessageRef, SpecialUse } from "../store/mail_store.ts";
@@ -26,7 +28,14 @@ export interface MailboxTarget {
 export class LocalDelivery {
   // Imported public keys by address, with the key material they came from, so a user deleted
   // and added again is never sealed for with a stale key.
-  #keys = new Map<string, { material: Uint8Array; key: CryptoKey }>();
+  #keys = new Map<string, { material: Uint8Array; key: CryptoKey; mailboxKeyId: string }>();
+
+  /**
+   * The unlocked keys of a recipient logged in now (a session or the login cache), if any:
+   * their copy's content key is then wrapped under their mailbox key, so reading it costs no
+   * RSA. Unset: every copy is RSA-wrapped.
+   */
+  unlockedKeys: (address: string) => UnlockedUserKeys | undefined = () => undefined;
 
   /**
    * @param quota octets each user may store (`[quota] max_octets`); 0 = none. Mail for a user
@@ -75,9 +84,20 @@ export class LocalDelivery {
       Promise.all(targets.map((t) => this.#publicKey(t.address))),
       Promise.all(targets.map((t) => this.#mailboxName(t))),
     ]);
+    // Only keys unlocked from the recipient's current key material: a user deleted and added
+    // again under the same address has another mailbox key.
+    const unlocked = targets.map((t, i) => {
+      const user = this.unlockedKeys(t.address);
+      return user && user.mailboxKeyId === keys[i].mailboxKeyId ? user : undefined;
+    });
     // The summary (envelope, structure, header) is sealed with the message, so IMAP answers
     // FETCH ENVELOPE or BODYSTRUCTURE by opening a few hundred octets, not the whole message.
-    const sealed = await sealMessage(content, keys, encodeSummary(buildSummary(content)));
+    const sealed = await sealMessage(
+      content,
+      keys.map((k) => k.key),
+      encodeSummary(buildSummary(content)),
+      unlocked,
+    );
     return await this.store.deliver({
       id: deliveryId,
       body: sealed.body,
@@ -89,7 +109,7 @@ export class LocalDelivery {
         mailbox: mailboxes[i],
         flags: t.flags,
         wrappedKey: sealed.wrappedKeys[i],
-        keyWrap: "rsa",
+        keyWrap: sealed.keyWraps[i],
       })),
     });
   }
@@ -103,14 +123,18 @@ export class LocalDelivery {
     return (await this.store.ensureMailbox(target.address, target.mailbox, target.specialUse)).name;
   }
 
-  async #publicKey(address: string): Promise<CryptoKey> {
+  async #publicKey(address: string): Promise<{ key: CryptoKey; mailboxKeyId: string }> {
     const user = await this.store.getUser(address);
     if (!user) throw new Error(`recipient ${address} no longer exists`);
     const cached = this.#keys.get(address);
-    if (cached && sameBytes(cached.material, user.keys)) return cached.key;
-    const key = await publicKeyOf(user.keys);
-    this.#keys.set(address, { material: user.keys, key });
-    return key;
+    if (cached && sameBytes(cached.material, user.keys)) return cached;
+    const entry = {
+      material: user.keys,
+      key: await publicKeyOf(user.keys),
+      mailboxKeyId: mailboxKeyIdOf(user.keys),
+    };
+    this.#keys.set(address, entry);
+    return entry;
   }
 }
 

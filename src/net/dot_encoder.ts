@@ -10,33 +10,59 @@ const DOT = 46;
 
 /** The byte-stuffed, terminated form of `content`. */
 export function dotEncode(content: Uint8Array): Uint8Array {
-  let dots = 0;
-  for (let i = 0; i < content.length; i++) {
-    if (content[i] === DOT && (i === 0 || content[i - 1] === LF)) dots++;
+  const stuffed = linesStartingWithDot(content);
+  const endsWithCrlf = endsWithLineEnd(content);
+  const out = new Uint8Array(content.length + stuffed.length + (endsWithCrlf ? 0 : 2) + 3);
+  const at = stuff(content, stuffed, out);
+  out.set(endsWithCrlf ? DOT_CRLF : CRLF_DOT_CRLF, at);
+  return out;
+}
+
+/**
+ * {@link dotEncode} as two parts to send one after the other: the stuffed content, which is
+ * `content` itself (no copy) when no line starts with a dot, and the terminator.
+ */
+export function dotEncodeParts(content: Uint8Array): [Uint8Array, Uint8Array] {
+  const stuffed = linesStartingWithDot(content);
+  let body = content;
+  if (stuffed.length > 0) {
+    body = new Uint8Array(content.length + stuffed.length);
+    stuff(content, stuffed, body);
   }
-  const endsWithCrlf = content.length >= 2 && content[content.length - 2] === CR &&
+  return [body, endsWithLineEnd(content) ? DOT_CRLF : CRLF_DOT_CRLF];
+}
+
+const DOT_CRLF = new Uint8Array([DOT, CR, LF]);
+const CRLF_DOT_CRLF = new Uint8Array([CR, LF, DOT, CR, LF]);
+
+/** Offsets of the dots that start a line. */
+function linesStartingWithDot(content: Uint8Array): number[] {
+  // Dots are found with indexOf (native, memchr-like) rather than a loop over every octet:
+  // this runs for every message POP3 sends.
+  const stuffed: number[] = [];
+  for (let i = content.indexOf(DOT); i >= 0; i = content.indexOf(DOT, i + 1)) {
+    if (i === 0 || content[i - 1] === LF) stuffed.push(i);
+  }
+  return stuffed;
+}
+
+function endsWithLineEnd(content: Uint8Array): boolean {
+  return content.length >= 2 && content[content.length - 2] === CR &&
     content[content.length - 1] === LF;
-  const out = new Uint8Array(content.length + dots + (endsWithCrlf ? 0 : 2) + 3);
+}
+
+/** Copies `content` into `out` with a dot doubled at each offset; returns the end in `out`. */
+function stuff(content: Uint8Array, stuffed: number[], out: Uint8Array): number {
   let at = 0;
   let from = 0;
-  for (let i = 0; i < content.length; i++) {
-    if (content[i] === DOT && (i === 0 || content[i - 1] === LF)) {
-      out.set(content.subarray(from, i), at);
-      at += i - from;
-      out[at++] = DOT;
-      from = i;
-    }
+  for (const i of stuffed) {
+    out.set(content.subarray(from, i), at);
+    at += i - from;
+    out[at++] = DOT;
+    from = i;
   }
   out.set(content.subarray(from), at);
-  at += content.length - from;
-  if (!endsWithCrlf) {
-    out[at++] = CR;
-    out[at++] = LF;
-  }
-  out[at++] = DOT;
-  out[at++] = CR;
-  out[at++] = LF;
-  return out;
+  return at + content.length - from;
 }
 
 /**

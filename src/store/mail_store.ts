@@ -108,6 +108,16 @@ export interface SealedMessage extends MessageMeta {
   body?: Uint8Array;
 }
 
+/** What reading a message's content needs, and nothing more (POP3 RETR). */
+export interface SealedBody {
+  mailboxId: MailboxId;
+  uid: number;
+  wrappedKey: Uint8Array;
+  keyWrap: KeyWrap;
+  /** `iv || ciphertext || tag` of the message. */
+  body: Uint8Array;
+}
+
 /** One recipient mailbox of a delivery. */
 export interface DeliveryItem {
   address: string;
@@ -262,6 +272,12 @@ export interface MailStore {
    * `withBody`, so reading summaries of a whole mailbox stays cheap.
    */
   getMessages(mailboxId: MailboxId, uids: number[], withBody: boolean): Promise<SealedMessage[]>;
+  /**
+   * The bodies and wrapped keys of the messages with these UIDs, in UID order (missing ones
+   * left out): {@link getMessages} with bodies, without the metadata and summary a download
+   * does not need, read in one round trip.
+   */
+  getBodies(mailboxId: MailboxId, uids: number[]): Promise<SealedBody[]>;
   /** One sealed message with its body, or undefined. */
   getMessage(mailboxId: MailboxId, uid: number): Promise<SealedMessage | undefined>;
   /**

@@ -41,6 +41,22 @@ export function messageContract(contractTest: ContractTest): void {
       assert.deepEqual(got.map((m) => m.uid), uids);
       for (const m of got) assert.deepEqual(m.body, (await message(store, m)).body);
     });
+    await t.step("getBodies: bodies and keys, in UID order, missing ones left out", async () => {
+      const full = await store.getMessages(box, uids, true);
+      const got = await store.getBodies(box, [uids[4], 0, uids[2], 99_999, uids[2], -1]);
+      assert.deepEqual(
+        got,
+        [full[2], full[4]].map((m) => ({
+          mailboxId: box,
+          uid: m.uid,
+          wrappedKey: m.wrappedKey,
+          keyWrap: m.keyWrap,
+          body: m.body,
+        })),
+      );
+      assert.deepEqual(await store.getBodies(box, []), []);
+      assert.deepEqual(await store.getBodies(NO_MAILBOX, uids), []);
+    });
     await t.step("missing UIDs are left out", async () => {
       const got = await store.getMessages(box, [0, -3, 1.5, uids[0], 99_999], false);
       assert.deepEqual(got.map((m) => m.uid), [uids[0]]);

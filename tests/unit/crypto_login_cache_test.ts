@@ -31,6 +31,24 @@ Deno.test("login cache", async (t) => {
     assert.equal(cache.get("b@x", "pw"), undefined);
   });
 
+  await t.step("freshFor: the latest fresh login's keys, whatever its password", () => {
+    const c = clock();
+    const cache = new LoginCache({ ttlMs: 1_000, now: c.now });
+    assert.equal(cache.freshFor("a@x"), undefined);
+    cache.set("a@x", "old", a);
+    c.advance(500);
+    cache.set("A@x", "new", b);
+    assert.equal(cache.freshFor("a@X"), b);
+    assert.equal(cache.freshFor("b@x"), undefined);
+    c.advance(600); // "new" has 400 ms left, "old" ran out
+    assert.equal(cache.freshFor("a@x"), b);
+    c.advance(400);
+    assert.equal(cache.freshFor("a@x"), undefined);
+    cache.set("a@x", "pw", a);
+    cache.forget("a@x");
+    assert.equal(cache.freshFor("a@x"), undefined);
+  });
+
   await t.step("the address/password split is unambiguous", () => {
     const cache = new LoginCache();
     cache.set("a", "b\0c", a);

@@ -1,6 +1,6 @@
 /** Byte-stuffing of POP3 multi-line responses and the TOP cut (src/net/dot_encoder.ts). */
 import assert from "node:assert/strict";
-import { dotEncode, headAndLines } from "../../src/net/dot_encoder.ts";
+import { dotEncode, dotEncodeParts, headAndLines } from "../../src/net/dot_encoder.ts";
 import { unstuff } from "../helpers/pop3_client.ts";
 
 const enc = new TextEncoder();
@@ -60,4 +60,24 @@ Deno.test("pop3 headAndLines (TOP)", async (t) => {
   await t.step("an empty body line counts as a line", () => {
     assert.equal(top("S: s\r\n\r\n\r\nl2\r\n", 1), "S: s\r\n\r\n\r\n");
   });
+});
+
+Deno.test("pop3 dotEncodeParts: the same octets as dotEncode, no copy when nothing is stuffed", () => {
+  for (
+    const text of [
+      "",
+      "a",
+      "a\r\n",
+      ".",
+      ".\r\n",
+      "x\r\n.y\r\n",
+      "no dots\r\nat all\r\n",
+      "a.b\r\n",
+    ]
+  ) {
+    const content = enc.encode(text);
+    const [body, end] = dotEncodeParts(content);
+    assert.deepEqual(new Uint8Array([...body, ...end]), dotEncode(content));
+    if (!/(^|\n)\./.test(text)) assert.equal(body, content);
+  }
 });

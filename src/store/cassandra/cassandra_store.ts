@@ -22,6 +22,7 @@ import {
   type MailStore,
   type MessageMeta,
   type MessageRef,
+  type SealedBody,
   type SealedMessage,
   type SpecialUse,
   StoreError,
@@ -307,6 +308,17 @@ export class CassandraMailStore implements MailStore {
       const stored = await msgs.readMessages(this.#s, mailboxId, box.uidNext, set);
       return await msgs.withBodies(this.#s, stored, withBody);
     });
+  }
+
+  async getBodies(mailboxId: MailboxId, uids: number[]): Promise<SealedBody[]> {
+    // The rows hold the keys and the bodies table the content: the same reads as getMessages.
+    return (await this.getMessages(mailboxId, uids, true)).map((m) => ({
+      mailboxId: m.mailboxId,
+      uid: m.uid,
+      wrappedKey: m.wrappedKey,
+      keyWrap: m.keyWrap,
+      body: m.body!,
+    }));
   }
 
   getMessage(mailboxId: MailboxId, uid: number): Promise<SealedMessage | undefined> {

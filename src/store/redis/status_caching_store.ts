@@ -18,6 +18,7 @@ import type {
   MailStore,
   MessageMeta,
   MessageRef,
+  SealedBody,
   SealedMessage,
   SpecialUse,
   UidMap,
@@ -140,6 +141,10 @@ export class StatusCachingStore implements MailStore {
   }
   getMessages(mailboxId: MailboxId, uids: number[], withBody: boolean): Promise<SealedMessage[]> {
     return this.inner.getMessages(mailboxId, uids, withBody);
+  }
+
+  getBodies(mailboxId: MailboxId, uids: number[]): Promise<SealedBody[]> {
+    return this.inner.getBodies(mailboxId, uids);
   }
   getMessage(mailboxId: MailboxId, uid: number): Promise<SealedMessage | undefined> {
     return this.inner.getMessage(mailboxId, uid);

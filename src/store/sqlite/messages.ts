@@ -14,13 +14,14 @@ import type {
   MailboxChanges,
   MessageMeta,
   MessageRef,
+  SealedBody,
   SealedMessage,
   UidMap,
 } from "../mail_store.ts";
 import { StoreError } from "../mail_store.ts";
 import { type JournalBounds, pruneTombstones } from "./journal.ts";
 import { deleteOrphanBodies, ensureMailbox, findMailbox, requireUser, rowOf } from "./mailboxes.ts";
-import { int, mailboxIdOf, toMessageMeta, toSealedMessage } from "./rows.ts";
+import { int, mailboxIdOf, toMessageMeta, toSealedBody, toSealedMessage } from "./rows.ts";
 import type { Statements } from "./statements.ts";
 import { mailboxName, normaliseFlags } from "./validate.ts";
 
@@ -150,6 +151,19 @@ export function getMessages(
     mailboxRow,
     JSON.stringify(uids),
   ).map(toSealedMessage);
+}
+
+/** Bodies and wrapped keys of the messages with these UIDs (ascending, no duplicates). */
+export function getBodies(sql: Statements, mailboxRow: number, uids: number[]): SealedBody[] {
+  if (uids.length === 0) return [];
+  const mailboxId = mailboxIdOf(mailboxRow);
+  return sql.all(
+    `SELECT m.uid, m.wrapped_key, m.key_wrap, b.data
+     FROM messages m JOIN bodies b ON b.id = m.body_id
+     WHERE m.mailbox_id = ? AND ${IN_UIDS} ORDER BY m.uid`,
+    mailboxRow,
+    JSON.stringify(uids),
+  ).map((row) => toSealedBody(mailboxId, row));
 }
 
 /** One sealed message with its body (a single-row read: FETCH BODY[] asks message by message). */

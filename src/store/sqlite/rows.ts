@@ -9,6 +9,7 @@ import {
   type Mailbox,
   type MailboxId,
   type MessageMeta,
+  type SealedBody,
   type SealedMessage,
   SPECIAL_USES,
   type SpecialUse,
@@ -116,6 +117,17 @@ export function toSealedMessage(row: Row): SealedMessage {
   if (summary) sealed.summary = summary;
   if ("data" in row) sealed.body = blob(row, "data");
   return sealed;
+}
+
+/** A row of `uid, wrapped_key, key_wrap, data` of the mailbox `mailboxId`. */
+export function toSealedBody(mailboxId: MailboxId, row: Row): SealedBody {
+  return {
+    mailboxId,
+    uid: int(row, "uid"),
+    wrappedKey: blob(row, "wrapped_key"),
+    keyWrap: toKeyWrap(text(row, "key_wrap")),
+    body: blob(row, "data"),
+  };
 }
 
 function toSpecialUse(value: string): SpecialUse {

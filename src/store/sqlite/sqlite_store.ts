@@ -27,6 +27,7 @@ import {
   type MailStore,
   type MessageMeta,
   type MessageRef,
+  type SealedBody,
   type SealedMessage,
   type SpecialUse,
   StoreError,
@@ -347,6 +348,14 @@ export class SqliteMailStore implements MailStore {
     });
   }
 
+  /** Bodies and wrapped keys of these UIDs in UID order. */
+  getBodies(mailboxId: MailboxId, uids: number[]): Promise<SealedBody[]> {
+    return this.#async(() => {
+      const row = rowIdOf(mailboxId);
+      return row === undefined ? [] : msgs.getBodies(this.#sql, row, uidSet(uids));
+    });
+  }
+
   /** One sealed message with its body, or undefined. */
   getMessage(mailboxId: MailboxId, uid: number): Promise<SealedMessage | undefined> {
     return this.#async(() => {
@@ -551,7 +560,11 @@ export class SqliteMailStore implements MailStore {
     return outcomes;
   }
 
-  /** Runs re-wraps and summaries in one transaction; a message gone meanwhile is skipped. */
+  /**
+   * Runs re-wraps and summaries in one transaction; a message gone meanwhile is skipped. Like a
+   * delivery batch it commits unflushed and its callers hear of it after the WAL flush, which
+   * runs off the event loop (`wal_sync.ts`), so the sessions never wait on the disk for it.
+   */
   #messageWriteBatch(batch: MessageWrite[]): Outcome<void>[] {
     return this.#write(() =>
       batch.map((w): Outcome<void> => {
