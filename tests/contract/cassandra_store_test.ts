@@ -49,6 +49,17 @@ async function dropKeyspace(opts: CassandraStoreOptions): Promise<void> {
   }
 }
 
+/** A one-octet message for `address`'s INBOX, under `id` (a fresh delivery id by default). */
+function inboxDelivery(address: string, octet: number, id: string = crypto.randomUUID()): Delivery {
+  return {
+    id,
+    body: new Uint8Array([octet % 256]),
+    size: 1,
+    internalDate: 1,
+    items: [{ address, mailbox: "INBOX", wrappedKey: new Uint8Array(1), keyWrap: "rsa" }],
+  };
+}
+
 async function count(store: CassandraMailStore, table: string): Promise<number> {
   const row = await store.session.row(`SELECT count(*) AS n FROM ${table}`);
   return row ? num(row, "n") : 0;
@@ -121,20 +132,8 @@ if (!TARGET) {
       await t.step("two nodes delivering to one mailbox at once get distinct UIDs", async () => {
         const user = "alice@test.example";
         await a.createUser({ address: user, keys: new Uint8Array([1]), createdAt: 1 });
-        const one = (i: number): Delivery => ({
-          id: crypto.randomUUID(),
-          body: new Uint8Array([i % 256]),
-          size: 1,
-          internalDate: 1,
-          items: [{
-            address: user,
-            mailbox: "INBOX",
-            wrappedKey: new Uint8Array(1),
-            keyWrap: "rsa",
-          }],
-        });
         const refs = await Promise.all(
-          Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).deliver(one(i))),
+          Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).deliver(inboxDelivery(user, i))),
         );
         const uids = refs.map(([r]) => r.uid);
         assert.equal(new Set(uids).size, 60);
@@ -176,18 +175,7 @@ if (!TARGET) {
             uids: 1,
             modSeqs: 1,
           });
-          const [late] = await b.deliver({
-            id: crypto.randomUUID(),
-            body: new Uint8Array([9]),
-            size: 1,
-            internalDate: 1,
-            items: [{
-              address: user,
-              mailbox: "INBOX",
-              wrappedKey: new Uint8Array(1),
-              keyWrap: "rsa",
-            }],
-          });
+          const [late] = await b.deliver(inboxDelivery(user, 9));
           assert.ok(late.uid > stalled.firstUid);
           // Written, but above a UID still on its way: neither listed nor reported as a change.
           assert.deepEqual((await a.listMessages(inbox.id)).map((m) => m.uid), listedBefore);
@@ -216,18 +204,7 @@ if (!TARGET) {
            VALUES (?, ?, ?, ?, ?)`,
           [inbox.id, inbox.highestModSeq + 1, "dead", inbox.uidNext, Date.now() - STALE_MS - 1],
         );
-        const [ref] = await b.deliver({
-          id: crypto.randomUUID(),
-          body: new Uint8Array([10]),
-          size: 1,
-          internalDate: 1,
-          items: [{
-            address: user,
-            mailbox: "INBOX",
-            wrappedKey: new Uint8Array(1),
-            keyWrap: "rsa",
-          }],
-        });
+        const [ref] = await b.deliver(inboxDelivery(user, 10));
         assert.equal((await a.listMessages(inbox.id)).at(-1)?.uid, ref.uid);
         await a.session.run("DELETE FROM pending_grants WHERE mailbox_id = ?", [inbox.id]);
       });
@@ -254,18 +231,7 @@ if (!TARGET) {
             reserved.firstUid,
           ],
         );
-        const [ref] = await b.deliver({
-          id: "died-mid-way",
-          body: new Uint8Array([11]),
-          size: 1,
-          internalDate: 1,
-          items: [{
-            address: user,
-            mailbox: "INBOX",
-            wrappedKey: new Uint8Array(1),
-            keyWrap: "rsa",
-          }],
-        });
+        const [ref] = await b.deliver(inboxDelivery(user, 11, "died-mid-way"));
         assert.deepEqual(ref, { mailboxId: inbox.id, uid: reserved.firstUid });
         assert.ok((await a.listMessages(inbox.id)).some((m) => m.uid === reserved.firstUid));
       });
