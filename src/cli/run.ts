@@ -141,6 +141,8 @@ function startOne(
     gate,
     log,
     implicitTls,
+    // As long as a STARTTLS handshake may take (runtime.ts handshakeTimeoutMs).
+    handshakeTimeoutMs: () => config().limits.command_timeout,
     refusal: refusal(key, config().hostname),
     limits: () => ({
       maxLineLength: imap

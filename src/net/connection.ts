@@ -8,6 +8,7 @@ import type { Socket } from "node:net";
 import { type SecureContext, TLSSocket } from "node:tls";
 import { constants as zlib, createDeflateRaw, createInflateRaw, type DeflateRaw } from "node:zlib";
 import { concatBytes } from "../crypto/bytes.ts";
+import { acceptTls } from "./tls_context.ts";
 import { type DataProblem, DotDecoder } from "./dot_decoder.ts";
 import {
   nextWait,
@@ -435,29 +436,15 @@ export class Connection {
     plain.removeAllListeners("data");
     plain.removeAllListeners("end");
     plain.removeAllListeners("close");
-    const secure = new TLSSocket(plain, { isServer: true, secureContext: context });
-    const ok = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), handshakeTimeoutMs);
-      secure.once("secure", () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-      secure.once("error", () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-      secure.once("close", () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-    });
-    this.#socket = secure;
-    this.#ended = false;
-    this.#attach(secure);
-    if (!ok) {
+    const secure = await acceptTls(plain, context, handshakeTimeoutMs);
+    if (!secure) {
+      this.#ended = true;
       this.destroy();
       return false;
     }
+    this.#socket = secure;
+    this.#ended = false;
+    this.#attach(secure);
     this.#tls = tlsInfo(secure);
     return true;
   }

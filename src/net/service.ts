@@ -25,6 +25,7 @@ export interface ServiceOptions {
   gate: ConnectionGate;
   log: Logger;
   implicitTls?: () => SecureContext;
+  handshakeTimeoutMs?: () => number;
   /** The line a client over the connection limits gets before it is closed. */
   refusal: string;
   /** Read per connection, so SIGHUP changes apply to new sessions. */
@@ -49,6 +50,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     address: opts.address,
     gate: opts.gate,
     implicitTls: opts.implicitTls,
+    handshakeTimeoutMs: opts.handshakeTimeoutMs,
     refusal: opts.refusal,
     onError: (err) => opts.log.error(`${opts.name}.session.crashed`, { error: err.message }),
     serve(socket: Socket) {
