@@ -62,17 +62,19 @@ export interface TlsInfo {
 const LF = 10;
 const PAUSE_AT = 256 * 1024;
 /**
- * An idle connection's input buffer: a command line fits, and a thousand idle sessions cost
- * little. It grows for a burst and shrinks back once the burst is consumed.
+ * The smallest input buffer: a command line fits. It is made when input arrives, grows for a
+ * burst, and is dropped whenever everything buffered was consumed, so a connection waiting for
+ * its client (an IMAP IDLE all day) holds no buffer at all.
  */
 const SMALL_BUFFER = 2048;
+const NO_INPUT = new Uint8Array(0);
 /** Unsent octets in the socket above which `drained()` waits for the client. */
 const DRAIN_AT = 1024 * 1024;
 
 /** A buffered, limited connection over a node socket (plain or TLS). */
 export class Connection {
   #socket: Socket;
-  #buf = new Uint8Array(SMALL_BUFFER);
+  #buf = NO_INPUT;
   #start = 0;
   #end = 0;
   #ended = false;
@@ -154,7 +156,7 @@ export class Connection {
     const free = this.#buf.length - this.#end;
     if (chunk.length > free) {
       const used = this.#end - this.#start;
-      const size = Math.max(this.#buf.length, (used + chunk.length) * 2);
+      const size = Math.max(SMALL_BUFFER, this.#buf.length, (used + chunk.length) * 2);
       const next = size > this.#buf.length ? new Uint8Array(size) : this.#buf;
       next.set(this.#buf.subarray(this.#start, this.#end), 0);
       this.#buf = next;
@@ -187,7 +189,7 @@ export class Connection {
     if (this.#ended) return { kind: "eof" };
     if (this.#start === this.#end) {
       this.#start = this.#end = 0;
-      if (this.#buf.length > SMALL_BUFFER) this.#buf = new Uint8Array(SMALL_BUFFER);
+      this.#buf = NO_INPUT;
     }
     this.flush();
     this.#source.resume();
