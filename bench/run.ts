@@ -401,7 +401,10 @@ if (runImap) {
   for (const note of imap?.notes ?? []) console.log(note);
 }
 if (idle) {
-  console.log(`\nfsmtp RSS per idle connection (${idleConnections} per row, a fresh server each)`);
+  console.log(
+    `\nfsmtp RSS per idle connection (${idleConnections} per row, a fresh server each; ` +
+      `settled: 20 s after the last one opened)`,
+  );
   for (const line of idleTable(idle, IDLE_AIM_KIB, IMAP_IDLE_MESSAGES)) console.log(line);
 }
 
