@@ -8,6 +8,7 @@ import { loadConfig } from "../config/load_config.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { ConnectionGate } from "../net/listener.ts";
 import { type Service, startService } from "../net/service.ts";
+import { QuietCollector } from "../net/collect_garbage.ts";
 import { loadTlsContext } from "../net/tls_context.ts";
 import { formatReply } from "../smtp/reply.ts";
 import { SmtpSession } from "../smtp/session.ts";
@@ -35,6 +36,9 @@ const IMPLICIT_TLS: ListenerKey[] = ["submissions", "pop3s", "imaps"];
 const IMAP_MAX_LINE = 64 * 1024;
 
 const SHUTDOWN_GRACE_MS = 30_000;
+/** Quiet time after the last new connection before a collection, and the least interval. */
+const QUIET_COLLECTION_MS = 3_000;
+const QUIET_COLLECTION_INTERVAL_MS = 10_000;
 
 /** Runs until a signal stops it; returns the exit code. */
 export async function runServers(target: string, configPath: string | undefined): Promise<number> {
@@ -63,10 +67,14 @@ export async function runServers(target: string, configPath: string | undefined)
   gate.shared = node.coordinator.connectionsPerIp?.(() => gate.limits.maxConnectionsPerIp);
 
   const services: Service[] = [];
+  // After start-up and after each burst of connections, once quiet: see QuietCollector.
+  const quiet = new QuietCollector(QUIET_COLLECTION_MS, QUIET_COLLECTION_INTERVAL_MS);
   try {
     for (const key of TARGET_LISTENERS[target]) {
       const address = config.listen[key];
-      if (address !== "") services.push(await startOne(key, address, runtime, gate, log));
+      if (address !== "") {
+        services.push(await startOne(key, address, runtime, gate, log, () => quiet.activity()));
+      }
     }
   } catch (err) {
     await Promise.all(services.map((s) => s.shutdown(0)));
@@ -87,6 +95,7 @@ export async function runServers(target: string, configPath: string | undefined)
     return 1;
   }
 
+  quiet.activity();
   runtime.startQueue(
     (domain, messages, onOutcome) =>
       deliverToDomain(domain, messages, deliveryOptions(runtime.config, log), onOutcome),
@@ -118,6 +127,7 @@ export async function runServers(target: string, configPath: string | undefined)
   log.info("fsmtp.stopping", { signal: stop });
   Deno.removeSignalListener("SIGHUP", reload);
   await Promise.all(services.map((s) => s.shutdown(SHUTDOWN_GRACE_MS)));
+  quiet.cancel();
   await runtime.stopQueue();
   await node.close();
   log.info("fsmtp.stopped");
@@ -130,6 +140,7 @@ function startOne(
   runtime: Runtime,
   gate: ConnectionGate,
   log: Logger,
+  onConnection: () => void,
 ): Promise<Service> {
   const config = () => runtime.config;
   const implicitTls = IMPLICIT_TLS.includes(key) ? (): SecureContext => runtime.tls : undefined;
@@ -160,6 +171,7 @@ function startOne(
         dataGraceMs: config().limits.command_timeout,
       },
     }),
+    onConnection,
     createSession: (conn, sessionLog) => {
       if (pop3) return new Pop3Session(conn, runtime.pop3Ports(), sessionLog);
       if (imap) return new ImapSession(conn, runtime.imapPorts(), sessionLog);

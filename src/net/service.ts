@@ -31,6 +31,8 @@ export interface ServiceOptions {
   /** Read per connection, so SIGHUP changes apply to new sessions. */
   limits(): ConnectionLimits;
   createSession(conn: Connection, log: Logger): Session;
+  /** Told of every accepted connection (collect_garbage.ts QuietCollector). */
+  onConnection?: () => void;
 }
 
 /** A running service. */
@@ -54,6 +56,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     refusal: opts.refusal,
     onError: (err) => opts.log.error(`${opts.name}.session.crashed`, { error: err.message }),
     serve(socket: Socket) {
+      opts.onConnection?.();
       const conn = new Connection(socket, opts.limits());
       const log = opts.log.with({ cid: (++nextConnectionId).toString(36) });
       log.info(`${opts.name}.connect`, { remote: `${conn.remoteAddress}:${conn.remotePort}` });
