@@ -91,7 +91,12 @@ export class SelectedMailbox {
     this.uidValidity = box.uidValidity;
     this.syncedModSeq = box.highestModSeq;
     this.uidNext = box.uidNext;
-    for (const m of messages) this.#add(m);
+    // Built whole, so each column is exactly as long as the mailbox (push leaves slack).
+    this.#uids = messages.map((m) => m.uid);
+    this.#flags = messages.map((m) => internFlags(m.flags));
+    this.#modSeqs = messages.map((m) => m.modSeq);
+    this.#dates = messages.map((m) => m.internalDate);
+    this.#sizes = messages.map((m) => m.size);
     this.#newKeywords(messages.flatMap((m) => m.flags));
     if (readOnly) this.#peekRecent();
     else this.#claimRecent();

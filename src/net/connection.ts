@@ -225,30 +225,8 @@ export class Connection {
    */
   async readLine(): Promise<LineResult> {
     for (;;) {
-      const view = this.#buf.subarray(this.#start, this.#end);
-      const lf = view.indexOf(LF);
-      if (this.#discardingLine) {
-        if (lf < 0) {
-          this.#start = this.#end;
-        } else {
-          this.#start += lf + 1;
-          this.#discardingLine = false;
-          this.#linePace = undefined;
-          continue;
-        }
-      } else if (lf >= 0) {
-        const lineEnd = lf > 0 && view[lf - 1] === 13 ? lf - 1 : lf;
-        this.#start += lf + 1;
-        this.#linePace = undefined;
-        if (lineEnd > this.limits.maxLineLength) return { kind: "too-long" };
-        return { kind: "line", line: view.slice(0, lineEnd) };
-      } else if (view.length > this.limits.maxLineLength) {
-        // The discarded rest still belongs to this line and to its deadline.
-        this.#linePace ??= this.#pace("line");
-        this.#start = this.#end;
-        this.#discardingLine = true;
-        return { kind: "too-long" };
-      }
+      const buffered = this.#bufferedLine();
+      if (buffered) return buffered;
       if (this.#interrupted) return { kind: "interrupted" };
       if (this.#ended && this.#end === this.#start) return { kind: "eof" };
       if (this.#ended) {
@@ -261,6 +239,43 @@ export class Connection {
       if (this.#end > this.#start || this.#discardingLine) this.#linePace ??= this.#pace("line");
       const end = await this.#more(this.#linePace);
       if (end) return end;
+    }
+  }
+
+  /**
+   * The next complete line in the buffer (or "too-long"), undefined when more input is needed.
+   * Apart from `readLine` so that no view of the buffer lives in its suspended frame: a session
+   * waiting hours for its next command must not keep the dropped buffer alive.
+   */
+  #bufferedLine(): LineResult | undefined {
+    for (;;) {
+      const view = this.#buf.subarray(this.#start, this.#end);
+      const lf = view.indexOf(LF);
+      if (this.#discardingLine) {
+        if (lf < 0) {
+          this.#start = this.#end;
+          return undefined;
+        }
+        this.#start += lf + 1;
+        this.#discardingLine = false;
+        this.#linePace = undefined;
+        continue;
+      }
+      if (lf >= 0) {
+        const lineEnd = lf > 0 && view[lf - 1] === 13 ? lf - 1 : lf;
+        this.#start += lf + 1;
+        this.#linePace = undefined;
+        if (lineEnd > this.limits.maxLineLength) return { kind: "too-long" };
+        return { kind: "line", line: view.slice(0, lineEnd) };
+      }
+      if (view.length > this.limits.maxLineLength) {
+        // The discarded rest still belongs to this line and to its deadline.
+        this.#linePace ??= this.#pace("line");
+        this.#start = this.#end;
+        this.#discardingLine = true;
+        return { kind: "too-long" };
+      }
+      return undefined;
     }
   }
 
