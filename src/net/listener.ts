@@ -87,8 +87,11 @@ export interface ListenerOptions {
   implicitTls?: () => SecureContext;
   /** How long an implicit-TLS handshake may take; {@link HANDSHAKE_TIMEOUT_MS} by default. */
   handshakeTimeoutMs?: () => number;
-  /** Serves one accepted connection; the slot is released when the returned promise settles. */
-  serve(socket: Socket): Promise<void>;
+  /**
+   * Serves one accepted connection; the slot is released when the returned promise settles.
+   * `transport` is the TCP socket under `socket` (the same socket without TLS).
+   */
+  serve(socket: Socket, transport: Socket): Promise<void>;
   /** Writes the refusal line; the listener closes the socket after it. */
   refusal: string;
   onError(error: Error, socket: Socket): void;
@@ -134,7 +137,7 @@ export function startListener(opts: ListenerOptions): Promise<RunningListener> {
         setTimeout(() => socket.destroy(), 1000);
         return;
       }
-      opts.serve(socket)
+      opts.serve(socket, raw)
         .catch((err: Error) => {
           opts.onError(err, socket);
           socket.destroy();

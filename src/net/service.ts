@@ -55,9 +55,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     handshakeTimeoutMs: opts.handshakeTimeoutMs,
     refusal: opts.refusal,
     onError: (err) => opts.log.error(`${opts.name}.session.crashed`, { error: err.message }),
-    serve(socket: Socket) {
+    serve(socket: Socket, transport: Socket) {
       opts.onConnection?.();
-      const conn = new Connection(socket, opts.limits());
+      const conn = new Connection(socket, opts.limits(), transport);
       const log = opts.log.with({ cid: (++nextConnectionId).toString(36) });
       log.info(`${opts.name}.connect`, { remote: `${conn.remoteAddress}:${conn.remotePort}` });
       const session = opts.createSession(conn, log);
