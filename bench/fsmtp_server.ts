@@ -34,6 +34,8 @@ export interface FsmtpServerOptions {
   imap?: boolean;
   /** Also listen for submission (AUTH) on a free port. */
   submission?: boolean;
+  /** Also listen for submissions and pop3s (implicit TLS) on free ports (imaps comes with `imap`). */
+  implicitTls?: boolean;
   /** `[outbound]`: the remote port and the DNS server (`host:port`) to deliver with. */
   outbound?: { port: number; resolver: string };
 }
@@ -57,6 +59,8 @@ export class FsmtpServer {
     readonly submissionPort: number | undefined,
     /** The IMAP ports on 127.0.0.1, plain and implicit TLS (undefined unless `imap`). */
     readonly imapPorts: { imap: number; imaps: number } | undefined,
+    /** The submissions and pop3s ports on 127.0.0.1 (undefined unless `implicitTls`). */
+    readonly implicitTlsPorts: { submissions: number; pop3s: number } | undefined,
     /** The `hostname` of the config: the name in the server's self-signed certificate. */
     readonly hostname: string,
   ) {}
@@ -91,6 +95,9 @@ export class FsmtpServer {
     const pop3Port = opts.pop3 ? freePort() : undefined;
     const submissionPort = opts.submission ? freePort() : undefined;
     const imapPorts = opts.imap ? { imap: freePort(), imaps: freePort() } : undefined;
+    const implicitTlsPorts = opts.implicitTls
+      ? { submissions: freePort(), pop3s: freePort() }
+      : undefined;
     const server = new FsmtpServer(
       dir,
       join(dir, "fsmtp.toml"),
@@ -98,6 +105,7 @@ export class FsmtpServer {
       pop3Port,
       submissionPort,
       imapPorts,
+      implicitTlsPorts,
       `mx.${domain}`,
     );
     server.unregister = registerCleanup(async () => {
@@ -121,6 +129,7 @@ export class FsmtpServer {
     opts: FsmtpServerOptions,
   ): Promise<void> {
     const { dir, configPath, port, pop3Port, submissionPort, imapPorts } = this;
+    const implicit = this.implicitTlsPorts;
     const outbound = opts.outbound
       ? [`[outbound]`, `port = ${opts.outbound.port}`, `resolver = "${opts.outbound.resolver}"`]
       : [];
@@ -135,9 +144,9 @@ export class FsmtpServer {
         `[listen]`,
         `smtp = "127.0.0.1:${port}"`,
         `submission = "${submissionPort === undefined ? "" : `127.0.0.1:${submissionPort}`}"`,
-        `submissions = ""`,
+        `submissions = "${implicit === undefined ? "" : `127.0.0.1:${implicit.submissions}`}"`,
         `pop3 = "${pop3Port === undefined ? "" : `127.0.0.1:${pop3Port}`}"`,
-        `pop3s = ""`,
+        `pop3s = "${implicit === undefined ? "" : `127.0.0.1:${implicit.pop3s}`}"`,
         `imap = "${imapPorts === undefined ? "" : `127.0.0.1:${imapPorts.imap}`}"`,
         `imaps = "${imapPorts === undefined ? "" : `127.0.0.1:${imapPorts.imaps}`}"`,
         `[tls]`,
@@ -174,7 +183,10 @@ export class FsmtpServer {
         // BENCH_CPU_PROF=DIR: the server writes a V8 CPU profile there when it stops.
         ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
         MAIN,
-        this.pop3Port === undefined && this.imapPorts === undefined ? "--run=smtp" : "--run=all",
+        this.pop3Port === undefined && this.imapPorts === undefined &&
+          this.implicitTlsPorts === undefined
+          ? "--run=smtp"
+          : "--run=all",
         "--config",
         this.configPath,
       ],
@@ -189,6 +201,15 @@ export class FsmtpServer {
     child.status.then(() => exited = true);
     const listening = [`smtp on 127.0.0.1:${this.port}`];
     if (this.pop3Port !== undefined) listening.push(`pop3 on 127.0.0.1:${this.pop3Port}`);
+    if (this.submissionPort !== undefined) {
+      listening.push(`submission on 127.0.0.1:${this.submissionPort}`);
+    }
+    if (this.implicitTlsPorts !== undefined) {
+      listening.push(
+        `submissions on 127.0.0.1:${this.implicitTlsPorts.submissions}`,
+        `pop3s on 127.0.0.1:${this.implicitTlsPorts.pop3s}`,
+      );
+    }
     if (this.imapPorts !== undefined) {
       listening.push(
         `imap on 127.0.0.1:${this.imapPorts.imap}`,

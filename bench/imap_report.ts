@@ -3,7 +3,6 @@
  * and fsmtp / Dovecot+mail_crypt, and the aim the figure is held to.
  */
 import type { ImapComparison, ImapSide } from "./imap_bench.ts";
-import type { IdleImapMemory } from "./imap_idle.ts";
 
 /** One row: a value per server (undefined: failed or not measured), higher is better. */
 interface Row {
@@ -30,11 +29,7 @@ function row(
 }
 
 /** The table's lines. */
-export function imapTable(
-  c: ImapComparison | undefined,
-  idle: IdleImapMemory | undefined,
-  idleAim: number,
-): string[] {
+export function imapTable(c: ImapComparison | undefined): string[] {
   const rounds = `median of ${c?.rounds ?? "-"}`;
   const rows: Row[] = [
     row(
@@ -71,20 +66,6 @@ export function imapTable(
       r.aim,
     ]),
   ];
-  if (idle) {
-    const per = idle.perConnectionKiB;
-    table.push([
-      `RSS KiB per idle TLS IMAP connection (${idle.connections})`,
-      per.toFixed(1),
-      "-",
-      "-",
-      "-",
-      "-",
-      `fsmtp < ${idleAim} KiB: ${per < idleAim ? "met" : "NOT met"}`,
-    ]);
-  } else {
-    table.push(["RSS KiB per idle TLS IMAP connection", "failed", "-", "-", "-", "-", ""]);
-  }
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
   const line = (cells: string[]) =>
     cells.map((cell, i) =>

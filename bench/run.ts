@@ -1,6 +1,6 @@
 /**
  * `deno task bench`: inbound SMTP throughput of fsmtp beside Postfix (both fed by smtp-source on
- * loopback, in the same run), fsmtp's RSS with 1,000 idle connections, and POP3 download
+ * loopback, in the same run), fsmtp's RSS per idle connection per protocol and TLS mode, POP3 download
  * throughput of fsmtp beside Dovecot (the same 1,000 messages of 4 KiB in each; login + LIST +
  * RETR of all, by the same client), and outbound relaying of fsmtp beside Postfix (the same
  * number of 4 KiB messages relayed to one smtp-sink; fsmtp DKIM-signs each). Prints figures;
@@ -13,27 +13,28 @@
  *   deno task bench --messages=N     SMTP messages
  *   deno task bench --pop3-messages=N
  *   deno task bench --outbound-messages=N
- *   deno task bench --only=smtp      SMTP throughput and idle memory only
+ *   deno task bench --only=smtp      SMTP throughput only
  *   deno task bench --only=pop3      POP3 download only (and RSA-OAEP-2048 beside openssl speed)
  *   deno task bench --only=outbound  relaying 2,000 messages to smtp-sink, fsmtp beside Postfix
  *                                    and Postfix signing through OpenDKIM (a milter)
  *   deno task bench --only=imap      IMAP, fsmtp beside Dovecot and Dovecot with mail_crypt
+ *                                    (1,000 messages; --quick 200; --imap-messages=N);
+ *                                    imaptest's stress mode too when IMAPTEST=/path/to/imaptest
+ *   deno task bench --only=idle      RSS per idle connection: SMTP (plain, STARTTLS, implicit
+ *                                    TLS), POP3 and IMAP IDLE (STARTTLS, implicit TLS), 1,000
+ *                                    connections per row (--quick 200; --idle-connections=N)
  *   deno task bench --only=memory    40 clients sending 20 MB at once: peak RSS against the
  *                                    in-flight budget (--quick: 10 clients)
  *   deno task bench --only=cluster   inbound SMTP and POP3 reads into one node on SQLite, one on
  *                                    Cassandra and two on one Cassandra (1,000 messages; --quick
  *                                    200; --cluster-messages=N); needs CASSANDRA_HOME (a home with
  *                                    run-node.sh), skipped with the reason otherwise
- *                                    (1,000 messages; --quick 200; --imap-messages=N), and
- *                                    fsmtp's RSS with 1,000 TLS sessions in IDLE; imaptest's
- *                                    stress mode too when IMAPTEST=/path/to/imaptest
  */
 import { parseArgs } from "node:util";
-import { idleConnections, type IdleMemory } from "./idle_connections.ts";
 import { type Pop3Comparison, pop3Download, type Pop3Side } from "./pop3_download.ts";
 import { type RsaComparison, rsaComparison, rsaLines } from "./rsa_speed.ts";
 import { type ImapComparison, imapComparison } from "./imap_bench.ts";
-import { idleImapConnections, type IdleImapMemory } from "./imap_idle.ts";
+import { type IdleResult, idleTable, idleTls } from "./idle_tls.ts";
 import { imapTable } from "./imap_report.ts";
 import { ensurePostfix } from "./postfix_peer.ts";
 import { fsmtpInbound, inboundLoad, postfixInbound, type Throughput } from "./smtp_inbound.ts";
@@ -52,6 +53,7 @@ import {
 const FULL_MESSAGES = 5000;
 const QUICK_MESSAGES = 500;
 const IDLE_CONNECTIONS = 1000;
+const QUICK_IDLE_CONNECTIONS = 200;
 const FULL_POP3_MESSAGES = 1000;
 const QUICK_POP3_MESSAGES = 200;
 const POP3_MESSAGE_SIZE = 4096;
@@ -59,7 +61,7 @@ const POP3_ROUNDS = 5;
 /** The memory burst: clients sending a message of this size each, all at once. */
 const BURST_CLIENTS = 40;
 const BURST_SIZE = 20_000_000;
-const PARTS = ["smtp", "pop3", "outbound", "imap", "memory", "cluster"] as const;
+const PARTS = ["smtp", "pop3", "outbound", "imap", "idle", "memory", "cluster"] as const;
 const FULL_CLUSTER_MESSAGES = 1000;
 const QUICK_CLUSTER_MESSAGES = 200;
 const OUTBOUND_MESSAGES = 2000;
@@ -70,11 +72,10 @@ const IMAP_MESSAGE_SIZE = 4096;
 const IMAP_ROUNDS = 5;
 /** Parallel login clients (one user each); imaptest's users and clients too. */
 const IMAP_LOGIN_CLIENTS = 20;
-const IMAP_IDLE_CONNECTIONS = 1000;
-/** Messages in the INBOX every idling session selected. */
+/** Messages in the INBOX every idling IMAP session selected. */
 const IMAP_IDLE_MESSAGES = 100;
-/** The aim for fsmtp's memory per idling TLS session (KiB). */
-const IMAP_IDLE_AIM_KIB = 40;
+/** The aim for fsmtp's memory per idle TLS connection (KiB). */
+const IDLE_AIM_KIB = 40;
 
 const { values } = parseArgs({
   // `deno task bench -- --quick` passes the "--" on: take it as the npm habit it is.
@@ -86,6 +87,7 @@ const { values } = parseArgs({
     "outbound-messages": { type: "string" },
     "imap-messages": { type: "string" },
     "cluster-messages": { type: "string" },
+    "idle-connections": { type: "string" },
     only: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -94,7 +96,7 @@ if (values.help) {
   console.log(
     "usage: deno task bench [--quick] [--messages=N] [--pop3-messages=N] " +
       "[--outbound-messages=N] [--imap-messages=N] [--cluster-messages=N] " +
-      "[--only=smtp|pop3|outbound|imap|memory|cluster]",
+      "[--idle-connections=N] [--only=smtp|pop3|outbound|imap|idle|memory|cluster]",
   );
   Deno.exit(0);
 }
@@ -132,6 +134,12 @@ const runSmtp = values.only === undefined || values.only === "smtp";
 const runPop3 = values.only === undefined || values.only === "pop3";
 const runOutbound = values.only === undefined || values.only === "outbound";
 const runImap = values.only === undefined || values.only === "imap";
+const runIdle = values.only === undefined || values.only === "idle";
+const idleConnections = count(
+  "idle-connections",
+  values["idle-connections"],
+  values.quick ? QUICK_IDLE_CONNECTIONS : IDLE_CONNECTIONS,
+);
 const runMemory = values.only === undefined || values.only === "memory";
 const runCluster = values.only === undefined || values.only === "cluster";
 const clusterMessages = count(
@@ -180,7 +188,6 @@ let postfix: Throughput | undefined;
 let fsmtp: Throughput | undefined;
 let fsmtpChecked: Throughput | undefined;
 let fsmtpSilentDns: Throughput | undefined;
-let memory: IdleMemory | undefined;
 if (runSmtp) {
   console.log(
     `bench: inbound SMTP, smtp-source -s ${load.sessions} -m ${load.messages} -l ${load.size} ` +
@@ -204,10 +211,6 @@ if (runSmtp) {
     () => fsmtpInbound(load, "silent-dns"),
   );
   if (fsmtpSilentDns) console.log(`  fsmtp:   ${describe(fsmtpSilentDns)}`);
-  memory = await part(
-    `fsmtp RSS with ${IDLE_CONNECTIONS} idle connections`,
-    () => idleConnections(IDLE_CONNECTIONS),
-  );
 }
 
 let pop3: Pop3Comparison | undefined;
@@ -270,7 +273,6 @@ if (runOutbound) {
 }
 
 let imap: ImapComparison | undefined;
-let imapIdle: IdleImapMemory | undefined;
 if (runImap) {
   const imaptest = Deno.env.get("IMAPTEST") || undefined;
   imap = await part(
@@ -289,17 +291,17 @@ if (runImap) {
       }),
   );
   for (const e of imap?.errors ?? []) errors.push(`IMAP, ${e}`);
-  imapIdle = await part(
-    `fsmtp RSS with ${IMAP_IDLE_CONNECTIONS} TLS IMAP sessions in IDLE ` +
-      `(imaps, logged in, INBOX of ${IMAP_IDLE_MESSAGES} selected)`,
-    () => idleImapConnections(IMAP_IDLE_CONNECTIONS, IMAP_IDLE_MESSAGES),
+}
+
+let idle: IdleResult[] | undefined;
+if (runIdle) {
+  idle = await part(
+    `fsmtp RSS per idle connection: ${idleConnections} connections per listener and TLS mode, ` +
+      `a fresh server each`,
+    () => idleTls(idleConnections, IMAP_IDLE_MESSAGES, (line) => console.log(line)),
   );
-  if (imapIdle) {
-    const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
-    console.log(
-      `  RSS ${mib(imapIdle.beforeKiB)} before, ${mib(imapIdle.idlingKiB)} with ` +
-        `${imapIdle.connections} sessions idling, ${mib(imapIdle.closedKiB)} after closing them`,
-    );
+  for (const r of idle ?? []) {
+    if ("error" in r) errors.push(`idle ${r.listener} (${r.tls}): ${r.error}`);
   }
 }
 
@@ -364,15 +366,6 @@ if (runSmtp) {
       "ratio fsmtp DNS never answers / Postfix",
       postfix && fsmtpSilentDns ? ratio(fsmtpSilentDns.perSecond, postfix.perSecond) : "-",
     ],
-    ["fsmtp RSS, idle", memory ? mib(memory.idleKiB) : "failed"],
-    [`fsmtp RSS, ${IDLE_CONNECTIONS} idle connections`, memory ? mib(memory.openKiB) : "failed"],
-    [
-      "fsmtp RSS per connection",
-      memory
-        ? `${((memory.openKiB - memory.idleKiB) / memory.connections).toFixed(1)} KiB`
-        : "failed",
-    ],
-    ["fsmtp RSS, connections closed", memory ? mib(memory.closedKiB) : "failed"],
   );
 }
 if (runPop3) {
@@ -491,9 +484,16 @@ if (rsa) {
 }
 if (runImap) {
   console.log("");
-  for (const line of imapTable(imap, imapIdle, IMAP_IDLE_AIM_KIB)) console.log(line);
+  for (const line of imapTable(imap)) console.log(line);
   if (imap) console.log(`imaptest stress: ${imap.stressSettings}`);
   for (const note of imap?.notes ?? []) console.log(note);
+}
+if (idle) {
+  console.log(
+    `\nfsmtp RSS per idle connection (${idleConnections} per row, a fresh server each; ` +
+      `settled: 20 s after the last one opened)`,
+  );
+  for (const line of idleTable(idle, IDLE_AIM_KIB, IMAP_IDLE_MESSAGES)) console.log(line);
 }
 
 if (errors.length > 0) {

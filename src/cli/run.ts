@@ -9,6 +9,7 @@ import { loadConfig } from "../config/load_config.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { ConnectionGate } from "../net/listener.ts";
 import { type Service, startService } from "../net/service.ts";
+import { QuietCollector } from "../net/collect_garbage.ts";
 import { loadTlsContext } from "../net/tls_context.ts";
 import { formatReply } from "../smtp/reply.ts";
 import { SmtpSession } from "../smtp/session.ts";
@@ -42,6 +43,9 @@ const IMPLICIT_TLS: ListenerKey[] = ["submissions", "pop3s", "imaps"];
 const IMAP_MAX_LINE = 64 * 1024;
 
 const SHUTDOWN_GRACE_MS = 30_000;
+/** Quiet time after the last new connection before a collection, and the least interval. */
+const QUIET_COLLECTION_MS = 3_000;
+const QUIET_COLLECTION_INTERVAL_MS = 10_000;
 
 /** Runs until a signal stops it; returns the exit code. */
 export async function runServers(target: string, configPath: string | undefined): Promise<number> {
@@ -80,13 +84,17 @@ export async function runServers(target: string, configPath: string | undefined)
   const services: Service[] = [];
   let dns: DnsService | undefined;
   let http: HttpService | undefined;
+  // After start-up and after each burst of connections, once quiet: see QuietCollector.
+  const quiet = new QuietCollector(QUIET_COLLECTION_MS, QUIET_COLLECTION_INTERVAL_MS);
   try {
     if (target === "all" && config.dns.listen !== "") {
       dns = await startDnsService(() => runtime.config, log);
     }
     for (const key of TARGET_LISTENERS[target]) {
       const address = config.listen[key];
-      if (address !== "") services.push(await startOne(key, address, runtime, gate, log));
+      if (address !== "") {
+        services.push(await startOne(key, address, runtime, gate, log, () => quiet.activity()));
+      }
     }
     if ((target === "http" || target === "all") && config.http.listen !== "") {
       http = await startHttpServer(
@@ -129,6 +137,7 @@ export async function runServers(target: string, configPath: string | undefined)
     return 1;
   }
 
+  quiet.activity();
   runtime.startQueue(
     (domain, messages, onOutcome) =>
       deliverToDomain(domain, messages, deliveryOptions(runtime.config, log), onOutcome),
@@ -166,6 +175,7 @@ export async function runServers(target: string, configPath: string | undefined)
   await http?.shutdown();
   await Promise.all(services.map((s) => s.shutdown(SHUTDOWN_GRACE_MS)));
   await dns?.close();
+  quiet.cancel();
   await runtime.stopQueue();
   await node.close();
   log.info("fsmtp.stopped");
@@ -178,6 +188,7 @@ function startOne(
   runtime: Runtime,
   gate: ConnectionGate,
   log: Logger,
+  onConnection: () => void,
 ): Promise<Service> {
   const config = () => runtime.config;
   const implicitTls = IMPLICIT_TLS.includes(key) ? (): SecureContext => runtime.tls : undefined;
@@ -189,6 +200,8 @@ function startOne(
     gate,
     log,
     implicitTls,
+    // As long as a STARTTLS handshake may take (runtime.ts handshakeTimeoutMs).
+    handshakeTimeoutMs: () => config().limits.command_timeout,
     refusal: refusal(key, config().hostname),
     limits: () => ({
       maxLineLength: imap
@@ -206,6 +219,7 @@ function startOne(
         dataGraceMs: config().limits.command_timeout,
       },
     }),
+    onConnection,
     createSession: (conn, sessionLog) => {
       if (pop3) return new Pop3Session(conn, runtime.pop3Ports(), sessionLog);
       if (imap) return new ImapSession(conn, runtime.imapPorts(), sessionLog);

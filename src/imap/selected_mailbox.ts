@@ -40,6 +40,27 @@ function recentKey(id: string, uidValidity: number): string {
   return `${id}/${uidValidity}`;
 }
 
+/**
+ * Flag lists shared by every view of the process: mail has few distinct flag sets, and a phone
+ * idling on an INBOX of thousands must not hold thousands of arrays (each view keeps only a
+ * reference per message). Bounded; past the bound a list is kept as it is.
+ */
+const flagSets = new Map<string, readonly string[]>();
+const MAX_FLAG_SETS = 10_000;
+const NO_FLAGS: readonly string[] = Object.freeze([]);
+
+/** The shared, frozen list equal to `flags` (same flags in the same order). */
+export function internFlags(flags: readonly string[]): readonly string[] {
+  if (flags.length === 0) return NO_FLAGS;
+  // Flags are atoms (RFC 3501 §9 flag-keyword): no space inside one.
+  const key = flags.join(" ");
+  const known = flagSets.get(key);
+  if (known) return known;
+  const shared = Object.freeze([...flags]);
+  if (flagSets.size < MAX_FLAG_SETS) flagSets.set(key, shared);
+  return shared;
+}
+
 /** One selected mailbox. */
 export class SelectedMailbox {
   readonly id: string;
@@ -48,8 +69,16 @@ export class SelectedMailbox {
   /** The mod-sequence up to which the store's journal has been applied. */
   syncedModSeq: number;
   uidNext: number;
+  /**
+   * The view, one column per field, index = sequence number − 1: a few numbers per message
+   * instead of an object and a map entry each (an IDLE session may sit on a large INBOX for
+   * hours). Replaced, never changed in place, when messages leave.
+   */
   #uids: number[] = [];
-  #messages = new Map<number, ViewMessage>();
+  #flags: (readonly string[])[] = [];
+  #modSeqs: number[] = [];
+  #dates: number[] = [];
+  #sizes: number[] = [];
   #recent = new Set<number>();
   /** UIDs known to be expunged but not yet reported. */
   #pendingExpunge = new Set<number>();
@@ -62,7 +91,12 @@ export class SelectedMailbox {
     this.uidValidity = box.uidValidity;
     this.syncedModSeq = box.highestModSeq;
     this.uidNext = box.uidNext;
-    for (const m of messages) this.#add(m);
+    // Built whole, so each column is exactly as long as the mailbox (push leaves slack).
+    this.#uids = messages.map((m) => m.uid);
+    this.#flags = messages.map((m) => internFlags(m.flags));
+    this.#modSeqs = messages.map((m) => m.modSeq);
+    this.#dates = messages.map((m) => m.internalDate);
+    this.#sizes = messages.map((m) => m.size);
     this.#newKeywords(messages.flatMap((m) => m.flags));
     if (readOnly) this.#peekRecent();
     else this.#claimRecent();
@@ -95,7 +129,18 @@ export class SelectedMailbox {
 
   /** The message with this UID as the client knows it. */
   message(uid: number): ViewMessage | undefined {
-    return this.#messages.get(uid);
+    const i = this.seqOf(uid) - 1;
+    return i < 0 ? undefined : this.#at(i);
+  }
+
+  #at(i: number): ViewMessage {
+    return {
+      uid: this.#uids[i],
+      flags: this.#flags[i],
+      modSeq: this.#modSeqs[i],
+      internalDate: this.#dates[i],
+      size: this.#sizes[i],
+    };
   }
 
   /** True when this session sees `uid` as \Recent. */
@@ -127,8 +172,11 @@ export class SelectedMailbox {
    * Returns the FLAGS update owed when a keyword is new to the mailbox.
    */
   noteFlags(meta: MessageMeta): ViewUpdate | undefined {
-    const known = this.#messages.get(meta.uid);
-    if (known) this.#messages.set(meta.uid, { ...known, flags: meta.flags, modSeq: meta.modSeq });
+    const i = this.seqOf(meta.uid) - 1;
+    if (i >= 0) {
+      this.#flags[i] = internFlags(meta.flags);
+      this.#modSeqs[i] = meta.modSeq;
+    }
     return this.#newKeywords(meta.flags);
   }
 
@@ -150,7 +198,7 @@ export class SelectedMailbox {
   apply(changes: MailboxChanges, allowExpunge: boolean): ViewUpdate[] {
     const updates: ViewUpdate[] = [];
     for (const uid of changes.vanished) {
-      if (this.#messages.has(uid)) this.#pendingExpunge.add(uid);
+      if (this.seqOf(uid) > 0) this.#pendingExpunge.add(uid);
     }
     if (allowExpunge) updates.push(...this.flushExpunges());
     const keywords = this.#newKeywords(changes.changed.flatMap((m) => m.flags));
@@ -160,13 +208,13 @@ export class SelectedMailbox {
     const last = this.#uids.at(-1) ?? 0;
     for (const meta of changes.changed) {
       if (changes.vanished.includes(meta.uid)) continue;
-      const known = this.#messages.get(meta.uid);
-      if (known) {
-        if (known.modSeq === meta.modSeq && sameFlagSet(known.flags, meta.flags)) continue;
-        const message = { ...known, flags: meta.flags, modSeq: meta.modSeq };
-        this.#messages.set(meta.uid, message);
+      const i = this.seqOf(meta.uid) - 1;
+      if (i >= 0) {
+        if (this.#modSeqs[i] === meta.modSeq && sameFlagSet(this.#flags[i], meta.flags)) continue;
+        this.#flags[i] = internFlags(meta.flags);
+        this.#modSeqs[i] = meta.modSeq;
         if (!this.#pendingExpunge.has(meta.uid)) {
-          updates.push({ kind: "flags", seq: this.seqOf(meta.uid), message });
+          updates.push({ kind: "flags", seq: i + 1, message: this.#at(i) });
         }
       } else if (meta.uid > last) {
         // New mail: sequence numbers are only ever appended (RFC 3501 §2.3.1.2).
@@ -196,30 +244,29 @@ export class SelectedMailbox {
       .filter((e) => e.seq > 0)
       .sort((a, b) => b.seq - a.seq);
     this.#pendingExpunge.clear();
-    for (const { uid } of gone) {
-      this.#messages.delete(uid);
-      this.#recent.delete(uid);
-    }
+    for (const { uid } of gone) this.#recent.delete(uid);
     const goneSet = new Set(gone.map((e) => e.uid));
+    const keep = (_: unknown, i: number) => !goneSet.has(this.#uids[i]);
+    this.#flags = this.#flags.filter(keep);
+    this.#modSeqs = this.#modSeqs.filter(keep);
+    this.#dates = this.#dates.filter(keep);
+    this.#sizes = this.#sizes.filter(keep);
     this.#uids = this.#uids.filter((uid) => !goneSet.has(uid));
     return gone.map(({ uid, seq }) => ({ kind: "expunge", seq, uid }));
   }
 
   /** Removes messages this session expunged itself; returns their updates like flushExpunges. */
   removeOwn(uids: readonly number[]): ViewUpdate[] {
-    for (const uid of uids) if (this.#messages.has(uid)) this.#pendingExpunge.add(uid);
+    for (const uid of uids) if (this.seqOf(uid) > 0) this.#pendingExpunge.add(uid);
     return this.flushExpunges();
   }
 
   #add(meta: MessageMeta): void {
     this.#uids.push(meta.uid);
-    this.#messages.set(meta.uid, {
-      uid: meta.uid,
-      flags: meta.flags,
-      modSeq: meta.modSeq,
-      internalDate: meta.internalDate,
-      size: meta.size,
-    });
+    this.#flags.push(internFlags(meta.flags));
+    this.#modSeqs.push(meta.modSeq);
+    this.#dates.push(meta.internalDate);
+    this.#sizes.push(meta.size);
   }
 
   /** Shows \Recent without taking it: EXAMINE leaves it to the next SELECT (RFC 3501 §6.3.2). */

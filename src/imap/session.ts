@@ -343,6 +343,7 @@ export class ImapSession {
   async idle(): Promise<"done" | "bad" | "eof" | "timeout" | "interrupted"> {
     let reading = true;
     this.#idling = true;
+    this.mail?.forgetBodies();
     const push = async () => {
       while (reading) {
         await new Promise<void>((resolve) => this.#idleWake = resolve);

@@ -174,10 +174,18 @@ export class UserMail {
     await this.contentKeys.settled();
   }
 
-  /** Forgets the bodies this session opened, and lets go of the shared summaries. */
-  close(): void {
+  /**
+   * Forgets the bodies this session opened: a client done fetching parts (entering IDLE, which
+   * a phone may then stay in all day) should not keep up to {@link MAX_BODY_OCTETS} alive.
+   */
+  forgetBodies(): void {
     this.#bodies.clear();
     this.#bodyOctets = 0;
+  }
+
+  /** Forgets the bodies this session opened, and lets go of the shared summaries. */
+  close(): void {
+    this.forgetBodies();
     this.release();
   }
 

@@ -62,3 +62,63 @@ export class CollectionScheduler {
     this.#pending = undefined;
   }
 }
+
+/**
+ * A full collection once the server goes quiet after new connections. A burst of handshakes
+ * and logins grows V8's young generation to tens of MiB; V8 shrinks it back only when a
+ * collection happens while little is allocated, and an idle server allocates nothing, so the
+ * burst's size could stay for good (measured: 1,000 IMAP IDLE sessions, RSS 166 MiB right
+ * after the burst, 128 MiB after one collection). Also run once after start-up.
+ */
+export class QuietCollector {
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #lastActivity = 0;
+  #lastCollection = -Infinity;
+  #owed = false;
+
+  /**
+   * @param quietMs how long no connection must arrive before collecting
+   * @param intervalMs the least time between two collections (a steady trickle of
+   *   connections costs at most one collection per interval)
+   */
+  constructor(
+    readonly quietMs: number,
+    readonly intervalMs: number,
+    readonly collect: (() => void) | undefined = fullCollection(),
+    readonly now: () => number = Date.now,
+  ) {}
+
+  /** Notes a new connection (or start-up); a collection follows once it is quiet. */
+  activity(): void {
+    if (!this.collect) return;
+    this.#lastActivity = this.now();
+    this.#owed = true;
+    if (this.#timer === undefined) this.#arm(this.quietMs);
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => this.#check(), ms);
+    Deno.unrefTimer(this.#timer);
+  }
+
+  #check(): void {
+    this.#timer = undefined;
+    if (!this.#owed) return;
+    const now = this.now();
+    const wait = Math.max(
+      this.#lastActivity + this.quietMs - now,
+      this.#lastCollection + this.intervalMs - now,
+    );
+    if (wait > 0) return this.#arm(wait);
+    this.#owed = false;
+    this.#lastCollection = now;
+    this.collect!();
+  }
+
+  /** Cancels a pending collection (shutdown, tests). */
+  cancel(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#owed = false;
+  }
+}

@@ -4,11 +4,16 @@
  * protocol's own refusal line (e.g. SMTP 421) and is closed; the others are unaffected.
  */
 import net, { type Server, type Socket } from "node:net";
-import tls, { type SecureContext } from "node:tls";
+import type { SecureContext } from "node:tls";
 import { parseListen } from "../config/load_config.ts";
 import { normalizeAddress } from "./connection.ts";
-import { TLS_SERVER_OPTIONS } from "./tls_context.ts";
+import { acceptTls } from "./tls_context.ts";
 import type { SessionSlots } from "../store/coordinator.ts";
+
+/** The implicit-TLS handshake's time limit when none is given (Node's `tls.Server` default). */
+export const HANDSHAKE_TIMEOUT_MS = 120_000;
+/** A refused client gets its refusal over TLS only if its handshake is this quick. */
+const REFUSAL_HANDSHAKE_MS = 5_000;
 
 /** Counts open connections for the whole process (and, with `shared`, across the nodes). */
 export class ConnectionGate {
@@ -75,10 +80,18 @@ export interface ListenerOptions {
   /** `host:port`. */
   address: string;
   gate: ConnectionGate;
-  /** For implicit TLS: the current context (looked up per connection, so SIGHUP can renew it). */
+  /**
+   * For implicit TLS (RFC 8314): the current context, looked up per connection so SIGHUP can
+   * renew it. The handshake runs as STARTTLS's does (tls_context.ts `acceptTls`).
+   */
   implicitTls?: () => SecureContext;
-  /** Serves one accepted connection; the slot is released when the returned promise settles. */
-  serve(socket: Socket): Promise<void>;
+  /** How long an implicit-TLS handshake may take; {@link HANDSHAKE_TIMEOUT_MS} by default. */
+  handshakeTimeoutMs?: () => number;
+  /**
+   * Serves one accepted connection; the slot is released when the returned promise settles.
+   * `transport` is the TCP socket under `socket` (the same socket without TLS).
+   */
+  serve(socket: Socket, transport: Socket): Promise<void>;
   /** Writes the refusal line; the listener closes the socket after it. */
   refusal: string;
   onError(error: Error, socket: Socket): void;
@@ -98,37 +111,41 @@ export interface RunningListener {
 export function startListener(opts: ListenerOptions): Promise<RunningListener> {
   const where = parseListen(opts.address);
   if (!where) throw new Error(`listen.${opts.name}: malformed address ${opts.address}`);
-  const onSocket = (socket: Socket) => {
-    const ip = normalizeAddress(socket.remoteAddress ?? "");
-    socket.setNoDelay(true);
+  const onSocket = (raw: Socket) => {
+    const ip = normalizeAddress(raw.remoteAddress ?? "");
+    raw.setNoDelay(true);
     // While the shared count is asked, a client reset must not be an unhandled "error" event.
     const ignore = () => {};
-    socket.on("error", ignore);
-    opts.gate.admit(ip).then((admitted) => {
-      socket.off("error", ignore);
+    raw.on("error", ignore);
+    opts.gate.admit(ip).then(async (admitted) => {
+      // A connection waiting for its handshake holds a slot: the limits bound those too.
+      const socket = opts.implicitTls
+        ? await acceptTls(
+          raw,
+          opts.implicitTls(),
+          admitted ? opts.handshakeTimeoutMs?.() ?? HANDSHAKE_TIMEOUT_MS : REFUSAL_HANDSHAKE_MS,
+        )
+        : raw;
+      if (!opts.implicitTls) raw.off("error", ignore);
+      if (!socket) {
+        if (admitted) opts.gate.release(ip);
+        return;
+      }
       if (!admitted) {
         socket.on("error", () => {});
         socket.end(opts.refusal);
         setTimeout(() => socket.destroy(), 1000);
         return;
       }
-      opts.serve(socket)
+      opts.serve(socket, raw)
         .catch((err: Error) => {
           opts.onError(err, socket);
           socket.destroy();
         })
         .finally(() => opts.gate.release(ip));
-    }, () => socket.destroy());
+    }, () => raw.destroy());
   };
-  const server: Server = opts.implicitTls
-    ? tls.createServer({
-      ...TLS_SERVER_OPTIONS,
-      SNICallback: (_name, cb) => cb(null, opts.implicitTls!()),
-      secureContext: opts.implicitTls(),
-    }, onSocket)
-    : net.createServer(onSocket);
-  // A failed TLS handshake on an implicit-TLS port is the client's problem, not a server error.
-  server.on("tlsClientError", () => {});
+  const server: Server = net.createServer(onSocket);
   return new Promise((resolve, reject) => {
     server.once("error", (err: Error) => {
       reject(

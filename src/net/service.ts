@@ -26,11 +26,14 @@ export interface ServiceOptions {
   gate: ConnectionGate;
   log: Logger;
   implicitTls?: () => SecureContext;
+  handshakeTimeoutMs?: () => number;
   /** The line a client over the connection limits gets before it is closed. */
   refusal: string;
   /** Read per connection, so SIGHUP changes apply to new sessions. */
   limits(): ConnectionLimits;
   createSession(conn: Connection, log: Logger): Session;
+  /** Told of every accepted connection (collect_garbage.ts QuietCollector). */
+  onConnection?: () => void;
 }
 
 /** A running service. */
@@ -50,10 +53,12 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     address: opts.address,
     gate: opts.gate,
     implicitTls: opts.implicitTls,
+    handshakeTimeoutMs: opts.handshakeTimeoutMs,
     refusal: opts.refusal,
     onError: (err) => opts.log.error(`${opts.name}.session.crashed`, { error: err.message }),
-    serve(socket: Socket) {
-      const conn = new Connection(socket, opts.limits());
+    serve(socket: Socket, transport: Socket) {
+      opts.onConnection?.();
+      const conn = new Connection(socket, opts.limits(), transport);
       const log = opts.log.with({ cid: (++nextConnectionId).toString(36) });
       log.info(`${opts.name}.connect`, { remote: `${conn.remoteAddress}:${conn.remotePort}` });
       const session = opts.createSession(conn, log);

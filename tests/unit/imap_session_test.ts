@@ -416,3 +416,33 @@ Deno.test("imap session: a hang-up in IDLE ends the session", async () => {
   await s.done;
   assert.ok(!/i1 (OK|NO|BAD)/.test(s.socket.output));
 });
+
+Deno.test("imap session: bodies opened before IDLE are not kept through it", async () => {
+  const s = await loggedIn();
+  const message = "Subject: kept?\r\n\r\nbody\r\n";
+  const added = await exchange(
+    s,
+    `a1 APPEND INBOX {${message.length}+}\r\n${message}\r\n`,
+    completion("a1"),
+  );
+  const uid = /APPENDUID \d+ (\d+)/.exec(added)![1];
+  await cmd(s, "s1", "SELECT INBOX");
+  const read = store.getMessage.bind(store);
+  let reads = 0;
+  store.getMessage = (box, n) => {
+    reads++;
+    return read(box, n);
+  };
+  try {
+    await cmd(s, "f1", `UID FETCH ${uid} BODY.PEEK[]`);
+    await cmd(s, "f2", `UID FETCH ${uid} BODY.PEEK[TEXT]`);
+    assert.equal(reads, 1, "the second part came from the session's body cache");
+    await exchange(s, "i1 IDLE\r\n", /\+ [^\r\n]*\r\n$/);
+    await exchange(s, "DONE\r\n", completion("i1"));
+    assert.match(await cmd(s, "f3", `UID FETCH ${uid} BODY.PEEK[]`), /body\r\n/);
+    assert.equal(reads, 2, "IDLE let go of the cached body");
+  } finally {
+    store.getMessage = read;
+  }
+  await logout(s);
+});

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadTlsContext, TLS_SERVER_OPTIONS } from "../../src/net/tls_context.ts";
+import net from "node:net";
+import { acceptTls, loadTlsContext, TLS_SERVER_OPTIONS } from "../../src/net/tls_context.ts";
 import { createSelfSignedCertificate } from "../../src/tls/self_signed.ts";
+import { runProgram } from "../helpers/test_server.ts";
 
 Deno.test("TLS server options and context", async (t) => {
   const dir = await Deno.makeTempDir();
@@ -17,12 +19,40 @@ Deno.test("TLS server options and context", async (t) => {
       assert.equal(TLS_SERVER_OPTIONS.minVersion, "TLSv1.2");
     });
 
-    await t.step("the listener passes the shared options to tls.createServer", async () => {
-      // The implicit-TLS server is the one place besides the context that takes them.
-      const source = await Deno.readTextFile(
-        new URL("../../src/net/listener.ts", import.meta.url),
-      );
-      assert.match(source, /tls\.createServer\(\{\s*\.\.\.TLS_SERVER_OPTIONS,/);
+    await t.step("acceptTls with the loaded context: TLS 1.2 and 1.3 in, 1.1 refused", async () => {
+      // Implicit TLS and STARTTLS both handshake through acceptTls with this context.
+      const context = loadTlsContext(cert, key);
+      const accepted: string[] = [];
+      const server = net.createServer(async (socket) => {
+        const secure = await acceptTls(socket, context, 10_000);
+        if (!secure) {
+          accepted.push("refused");
+          return;
+        }
+        accepted.push(secure.getProtocol() ?? "?");
+        secure.end("hello\r\n");
+      });
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+      const { port } = server.address() as net.AddressInfo;
+      try {
+        const handshake = (version: string, ...extra: string[]) =>
+          runProgram(
+            "openssl",
+            ["s_client", "-connect", `127.0.0.1:${port}`, version, ...extra],
+            "",
+          );
+        const v12 = await handshake("-tls1_2");
+        assert.match(v12.stdout, /New, TLSv1\.2, Cipher is/);
+        const v13 = await handshake("-tls1_3");
+        assert.match(v13.stdout, /New, TLSv1\.3, Cipher is/);
+        // SECLEVEL=0 lets this OpenSSL offer 1.1 at all; the server must still refuse it.
+        const v11 = await handshake("-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0");
+        assert.notEqual(v11.code, 0);
+        assert.match(v11.stdout + v11.stderr, /Cipher is \(NONE\)|alert/);
+        assert.deepEqual(accepted, ["TLSv1.2", "TLSv1.3", "refused"]);
+      } finally {
+        server.close();
+      }
     });
 
     await t.step("a matching pair loads", () => {
