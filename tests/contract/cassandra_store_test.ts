@@ -236,6 +236,32 @@ if (!TARGET) {
         assert.ok((await a.listMessages(inbox.id)).some((m) => m.uid === reserved.firstUid));
       });
 
+      await t.step(
+        "a delivery to three recipients raced on two nodes is filed once each",
+        async () => {
+          const users = ["r1@test.example", "r2@test.example", "r3@test.example"];
+          for (const address of users) {
+            await a.createUser({ address, keys: new Uint8Array([1]), createdAt: 1 });
+          }
+          const d: Delivery = {
+            id: "three-on-both",
+            body: new Uint8Array([12]),
+            size: 1,
+            internalDate: 1,
+            items: users.map((address) => ({
+              address,
+              mailbox: "INBOX",
+              wrappedKey: new Uint8Array(1),
+              keyWrap: "rsa" as const,
+            })),
+          };
+          const [x, y] = await Promise.all([a.deliver(d), b.deliver(d)]);
+          assert.deepEqual(x, y);
+          for (const ref of x) assert.equal((await b.listMessages(ref.mailboxId)).length, 1);
+          assert.deepEqual(await a.deliver(d), x, "a later retry gets the same places");
+        },
+      );
+
       await t.step("a queued message is leased to one node, then freed by expiry", async () => {
         const id = await a.queue.enqueue(queueItem(["r@x.example"]));
         const [onA, onB] = await Promise.all([

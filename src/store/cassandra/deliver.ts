@@ -217,7 +217,44 @@ export async function fileDelivery(
         "conflict",
       );
     };
-    await Promise.all(open.map(claimAndFile));
+    /**
+     * Several items (recipients) of one delivery share its `deliveries` partition, so they are
+     * claimed together by one conditional batch, one LWT instead of one each. The batch applies
+     * whole or not at all: when any item was claimed already (another attempt of this delivery
+     * racing), its UIDs become gaps and each item is claimed on its own.
+     */
+    const claimTogether = async (items: Item[]): Promise<boolean> => {
+      const grants = await Promise.all(
+        items.map((i) => ctx.counters.take(boxes.get(i.index)!.id, { uids: 1, modSeqs: 1 })),
+      );
+      let applied = false;
+      try {
+        applied = await s.casBatch(items.map((i, n) => ({
+          query: `INSERT INTO deliveries (delivery_id, address, mailbox, nth, owner, claimed_at,
+                  mailbox_id, uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS USING TTL ?`,
+          params: [
+            delivery.id,
+            ...key(i),
+            me,
+            Date.now(),
+            boxes.get(i.index)!.id,
+            grants[n].firstUid,
+            ctx.recordTtlS,
+          ],
+        })));
+      } finally {
+        if (!applied) await Promise.all(grants.map((g) => g.release()));
+      }
+      if (!applied) return false;
+      await Promise.all(items.map((i, n) => {
+        const ref = { mailboxId: boxes.get(i.index)!.id, uid: grants[n].firstUid };
+        return write(i, ref, grants[n]);
+      }));
+      return true;
+    };
+    if (open.length < 2 || !await claimTogether(open)) {
+      await Promise.all(open.filter((i) => refs[i.index] === undefined).map(claimAndFile));
+    }
   } finally {
     // A body written when no message came to use it (another attempt filed the items after
     // all, or a failure came first) has no reference and goes.
