@@ -12,6 +12,24 @@
  * make and open the same octets.
  */
 
+/**
+ * The shapes several functions share. `(ctx, out, *outlen, in, inlen)`: one public-key
+ * operation, writing at most `*outlen` octets to `out` and the length written to `*outlen`.
+ */
+const PKEY_OPERATION = ["pointer", "buffer", "buffer", "buffer", "usize"] as const;
+/** `(ctx, cipher, engine, key, iv)`: a cipher context's set-up; null leaves a part as it is. */
+const CIPHER_INIT = {
+  parameters: ["pointer", "pointer", "pointer", "buffer", "buffer"],
+  result: "i32",
+} as const;
+/** `(ctx, out, *outlen, in, inlen)`: a cipher's next input (AAD with a null `out`). */
+const CIPHER_UPDATE = {
+  parameters: ["pointer", "buffer", "buffer", "buffer", "i32"],
+  result: "i32",
+} as const;
+/** `(ctx, out, *outlen)`: the end of a cipher's input (GCM checks or makes its tag here). */
+const CIPHER_FINAL = { parameters: ["pointer", "buffer", "buffer"], result: "i32" } as const;
+
 /** Every libcrypto function fsmtp calls (all in OpenSSL 3.0 and later). */
 const SYMBOLS = {
   // Keys.
@@ -27,67 +45,42 @@ const SYMBOLS = {
   EVP_PKEY_CTX_set_rsa_padding: { parameters: ["pointer", "i32"], result: "i32" },
   EVP_PKEY_CTX_set_rsa_oaep_md: { parameters: ["pointer", "pointer"], result: "i32" },
   EVP_PKEY_CTX_set_rsa_mgf1_md: { parameters: ["pointer", "pointer"], result: "i32" },
-  EVP_PKEY_CTX_set0_rsa_oaep_label: {
-    parameters: ["pointer", "pointer", "i32"],
-    result: "i32",
-  },
+  EVP_PKEY_CTX_set0_rsa_oaep_label: { parameters: ["pointer", "pointer", "i32"], result: "i32" },
   EVP_sha256: { parameters: [], result: "pointer" },
   CRYPTO_malloc: { parameters: ["usize", "buffer", "i32"], result: "pointer" },
   CRYPTO_free: { parameters: ["pointer", "buffer", "i32"], result: "void" },
   /** Synchronous: the RSA workers call it on their own thread, a batch at a time. */
-  EVP_PKEY_decrypt: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "usize"],
-    result: "i32",
-  },
+  EVP_PKEY_decrypt: { parameters: PKEY_OPERATION, result: "i32" },
   /**
    * The same function on Deno's blocking thread pool, for a single read's decryption on the
    * main thread (~0.5 ms: worth the thread hop, and it keeps the event loop free).
    */
   EVP_PKEY_decrypt_nonblocking: {
     name: "EVP_PKEY_decrypt",
-    parameters: ["pointer", "buffer", "buffer", "buffer", "usize"],
+    parameters: PKEY_OPERATION,
     result: "i32",
     nonblocking: true,
   },
   /** Synchronous: ~0.03 ms, less than a hop to the thread pool would cost. */
-  EVP_PKEY_encrypt: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "usize"],
-    result: "i32",
-  },
-  // RSASSA-PKCS1-v1_5 signing.
+  EVP_PKEY_encrypt: { parameters: PKEY_OPERATION, result: "i32" },
+  // RSASSA-PKCS1-v1_5 signing; a signature (~0.25 ms) is made on the thread pool.
   EVP_MD_CTX_new: { parameters: [], result: "pointer" },
   EVP_MD_CTX_free: { parameters: ["pointer"], result: "void" },
   EVP_DigestSignInit: {
     parameters: ["pointer", "pointer", "pointer", "pointer", "pointer"],
     result: "i32",
   },
-  EVP_DigestSign: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "usize"],
-    result: "i32",
-    nonblocking: true,
-  },
-  // AES-256-GCM.
+  EVP_DigestSign: { parameters: PKEY_OPERATION, result: "i32", nonblocking: true },
+  // AES-256-GCM, synchronous (a few microseconds).
   EVP_CIPHER_CTX_new: { parameters: [], result: "pointer" },
   EVP_CIPHER_CTX_free: { parameters: ["pointer"], result: "void" },
   EVP_aes_256_gcm: { parameters: [], result: "pointer" },
-  EVP_DecryptInit_ex: {
-    parameters: ["pointer", "pointer", "pointer", "buffer", "buffer"],
-    result: "i32",
-  },
-  EVP_DecryptUpdate: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "i32"],
-    result: "i32",
-  },
-  EVP_DecryptFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
-  EVP_EncryptInit_ex: {
-    parameters: ["pointer", "pointer", "pointer", "buffer", "buffer"],
-    result: "i32",
-  },
-  EVP_EncryptUpdate: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "i32"],
-    result: "i32",
-  },
-  EVP_EncryptFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  EVP_DecryptInit_ex: CIPHER_INIT,
+  EVP_DecryptUpdate: CIPHER_UPDATE,
+  EVP_DecryptFinal_ex: CIPHER_FINAL,
+  EVP_EncryptInit_ex: CIPHER_INIT,
+  EVP_EncryptUpdate: CIPHER_UPDATE,
+  EVP_EncryptFinal_ex: CIPHER_FINAL,
   EVP_CIPHER_CTX_ctrl: { parameters: ["pointer", "i32", "i32", "buffer"], result: "i32" },
 } as const;
 
