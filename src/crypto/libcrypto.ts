@@ -103,7 +103,10 @@ export function libcrypto(): Libcrypto | null {
   lib = null;
   for (const name of LIBRARY_NAMES) {
     try {
-      lib = Deno.dlopen(name, SYMBOLS).symbols;
+      // A copy with the same functions: Deno fills `symbols` one key at a time, and past a
+      // dozen or so keys V8 keeps such an object as a hash table, slower to read on every
+      // call; the copy made by spreading is a plain fast-properties object.
+      lib = { ...Deno.dlopen(name, SYMBOLS).symbols };
       break;
     } catch {
       // not this name, or no FFI permission: try the next, else WebCrypto/node:crypto stand in
