@@ -18,6 +18,7 @@ import { Buffer } from "node:buffer";
 import { NativeRsaKey } from "../src/crypto/native_rsa.ts";
 import { rsaPool } from "../src/crypto/rsa_pool.ts";
 import { runProgram } from "./util.ts";
+import { derOf, oaepSeal, rsaKeyPair } from "../tests/helpers/rsa_fixtures.ts";
 
 /** One implementation's figures. */
 export interface RsaFigure {
@@ -78,21 +79,9 @@ async function opensslSpeed(): Promise<number | undefined> {
 
 /** Times every implementation; `inFlight` decryptions at once for the parallel figures. */
 export async function rsaComparison(inFlight = 4): Promise<RsaComparison> {
-  const pair = await crypto.subtle.generateKey(
-    {
-      name: "RSA-OAEP",
-      modulusLength: 2048,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: "SHA-256",
-    },
-    true,
-    ["encrypt", "decrypt"],
-  );
-  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
-  const secret = crypto.getRandomValues(new Uint8Array(32));
-  const sealed = new Uint8Array(
-    await crypto.subtle.encrypt({ name: "RSA-OAEP", label: LABEL }, pair.publicKey, secret),
-  );
+  const pair = await rsaKeyPair();
+  const pkcs8 = await derOf(pair.privateKey);
+  const sealed = await oaepSeal(pair.publicKey, crypto.getRandomValues(new Uint8Array(32)), LABEL);
   const figures: RsaFigure[] = [];
   const native = NativeRsaKey.fromPkcs8(pkcs8);
   if (native) {

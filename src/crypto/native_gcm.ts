@@ -1,43 +1,16 @@
 /**
- * AES-256-GCM decryption through OpenSSL's libcrypto, reached with `Deno.dlopen` (synchronous
- * calls on the calling thread). Every read of a message opens two GCM ciphertexts (its content
- * key under the mailbox key, then the body); node:crypto's Decipheriv builds a stream object
- * for each, which cost ~30 µs a 4 KiB message here, several times the decryption itself, and
- * was the largest item of a repeat POP3 download's profile. Here it is a handful of FFI calls.
+ * AES-256-GCM through OpenSSL's libcrypto (libcrypto.ts; synchronous calls on the calling
+ * thread). Every read of a message opens two GCM ciphertexts (its content key under the
+ * mailbox key, then the body); node:crypto's Decipheriv builds a stream object for each, which
+ * cost ~30 µs a 4 KiB message here, several times the decryption itself, and was the largest
+ * item of a repeat POP3 download's profile. Here it is a handful of FFI calls.
  *
  * The format is the one message_seal.ts writes: `iv (12) || ciphertext || tag (16)`.
  * Optional like native_rsa.ts: where libcrypto cannot be loaded this gives nothing and callers
  * use node:crypto, which opens the same ciphertexts.
  */
+import { freeOnCollect, type Libcrypto, libcrypto } from "./libcrypto.ts";
 
-const SYMBOLS = {
-  EVP_CIPHER_CTX_new: { parameters: [], result: "pointer" },
-  EVP_CIPHER_CTX_free: { parameters: ["pointer"], result: "void" },
-  EVP_aes_256_gcm: { parameters: [], result: "pointer" },
-  EVP_DecryptInit_ex: {
-    parameters: ["pointer", "pointer", "pointer", "buffer", "buffer"],
-    result: "i32",
-  },
-  EVP_DecryptUpdate: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "i32"],
-    result: "i32",
-  },
-  EVP_DecryptFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
-  EVP_EncryptInit_ex: {
-    parameters: ["pointer", "pointer", "pointer", "buffer", "buffer"],
-    result: "i32",
-  },
-  EVP_EncryptUpdate: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "i32"],
-    result: "i32",
-  },
-  EVP_EncryptFinal_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
-  EVP_CIPHER_CTX_ctrl: { parameters: ["pointer", "i32", "i32", "buffer"], result: "i32" },
-} as const;
-
-type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
-
-const LIBRARY_NAMES = ["libcrypto.so.3", "libcrypto.3.dylib", "libcrypto-3-x64.dll"];
 const EVP_CTRL_GCM_GET_TAG = 0x10;
 const EVP_CTRL_GCM_SET_TAG = 0x11;
 const IV_BYTES = 12;
@@ -46,27 +19,10 @@ const KEY_BYTES = 32;
 /** Larger inputs go through in slices: EVP_DecryptUpdate takes an int length. */
 const SLICE = 1 << 30;
 
-let lib: Lib | null | undefined;
-
-function libcrypto(): Lib | null {
-  if (lib !== undefined) return lib;
-  lib = null;
-  for (const name of LIBRARY_NAMES) {
-    try {
-      lib = Deno.dlopen(name, SYMBOLS).symbols;
-      break;
-    } catch {
-      // not this name, or no FFI permission: node:crypto stands in
-    }
-  }
-  return lib;
-}
-
-// Contexts are freed (and their key schedules cleansed by OpenSSL) with the object holding them.
-const contexts = new FinalizationRegistry<Deno.PointerValue>((ctx) => {
-  if (ctx && lib) lib.EVP_CIPHER_CTX_free(ctx);
-});
-
+/**
+ * The out-length cell of every call: the calls are synchronous on this thread, so none overlap,
+ * and no call allocates one.
+ */
 const outLength = new Int32Array(1);
 
 /**
@@ -75,17 +31,18 @@ const outLength = new Int32Array(1);
  * IV; without one each call sets both.
  */
 export class NativeGcm {
-  readonly #lib: Lib;
+  readonly #lib: Libcrypto;
   readonly #ctx: Deno.PointerObject;
   readonly #keyed: boolean;
   readonly #sealing: boolean;
 
-  private constructor(lib: Lib, ctx: Deno.PointerObject, keyed: boolean, sealing: boolean) {
+  private constructor(lib: Libcrypto, ctx: Deno.PointerObject, keyed: boolean, sealing: boolean) {
     this.#lib = lib;
     this.#ctx = ctx;
     this.#keyed = keyed;
     this.#sealing = sealing;
-    contexts.register(this, ctx);
+    // The context is freed (and its key schedule cleansed by OpenSSL) with this object.
+    freeOnCollect(this, { cipherCtx: ctx });
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
- * RSASSA-PKCS1-v1_5 with SHA-256 signing (RFC 8017 §8.2) through OpenSSL's libcrypto, reached
- * with `Deno.dlopen`: the rsa-sha256 DKIM signature of every outgoing message. A 2048-bit
+ * RSASSA-PKCS1-v1_5 with SHA-256 signing (RFC 8017 §8.2) through OpenSSL's libcrypto
+ * (libcrypto.ts): the rsa-sha256 DKIM signature of every outgoing message. A 2048-bit
  * signature costs ~1.9 ms in WebCrypto here and ~0.25 ms in libcrypto (`openssl speed rsa2048`),
  * and the call runs on Deno's blocking thread pool (`nonblocking`), off the event loop.
  *
@@ -8,65 +8,24 @@
  * same key and data. Optional by design: where libcrypto cannot be loaded (another OS, no FFI
  * permission) nothing is registered and the signer uses WebCrypto.
  */
-
-const SYMBOLS = {
-  d2i_AutoPrivateKey: { parameters: ["pointer", "buffer", "i64"], result: "pointer" },
-  EVP_PKEY_free: { parameters: ["pointer"], result: "void" },
-  EVP_PKEY_get_base_id: { parameters: ["pointer"], result: "i32" },
-  EVP_MD_CTX_new: { parameters: [], result: "pointer" },
-  EVP_MD_CTX_free: { parameters: ["pointer"], result: "void" },
-  EVP_sha256: { parameters: [], result: "pointer" },
-  EVP_DigestSignInit: {
-    parameters: ["pointer", "pointer", "pointer", "pointer", "pointer"],
-    result: "i32",
-  },
-  EVP_DigestSign: {
-    parameters: ["pointer", "buffer", "buffer", "buffer", "usize"],
-    result: "i32",
-    nonblocking: true,
-  },
-} as const;
-
-type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+import { freeOnCollect, importDerKey, type Libcrypto, libcrypto } from "./libcrypto.ts";
 
 /** EVP_PKEY_RSA (NID_rsaEncryption). */
 const EVP_PKEY_RSA = 6;
-const LIBRARY_NAMES = ["libcrypto.so.3", "libcrypto.3.dylib", "libcrypto-3-x64.dll"];
-
-let lib: Lib | null | undefined;
-
-/** libcrypto's symbols, or null when it cannot be loaded here (looked up once). */
-function libcrypto(): Lib | null {
-  if (lib !== undefined) return lib;
-  lib = null;
-  for (const name of LIBRARY_NAMES) {
-    try {
-      lib = Deno.dlopen(name, SYMBOLS).symbols;
-      break;
-    } catch {
-      // not this name, or no FFI permission: try the next, else WebCrypto stands in
-    }
-  }
-  return lib;
-}
-
-// EVP_PKEY handles are freed when the signer that holds one is collected.
-const handles = new FinalizationRegistry<Deno.PointerValue>((pkey) => {
-  if (pkey && lib) lib.EVP_PKEY_free(pkey);
-});
 
 /** An RSA private key held by libcrypto, for RSASSA-PKCS1-v1_5 SHA-256 signatures. */
 export class NativeRsaSigner {
   readonly #pkey: Deno.PointerObject;
-  readonly #lib: Lib;
+  readonly #lib: Libcrypto;
   /** Octets of a signature: the modulus length. */
   readonly size: number;
 
-  private constructor(lib: Lib, pkey: Deno.PointerObject, size: number) {
+  private constructor(lib: Libcrypto, pkey: Deno.PointerObject, size: number) {
     this.#lib = lib;
     this.#pkey = pkey;
     this.size = size;
-    handles.register(this, pkey);
+    // The EVP_PKEY is freed when this signer is collected.
+    freeOnCollect(this, { pkey });
   }
 
   /**
@@ -77,21 +36,13 @@ export class NativeRsaSigner {
   static fromPkcs8(pkcs8: Uint8Array, bits: number): NativeRsaSigner | undefined {
     const l = libcrypto();
     if (!l) return undefined;
-    const data = new Uint8Array(pkcs8);
-    try {
-      const cursor = new BigUint64Array([
-        BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(data))),
-      ]);
-      const pkey = l.d2i_AutoPrivateKey(null, cursor, BigInt(data.length));
-      if (!pkey) return undefined;
-      if (l.EVP_PKEY_get_base_id(pkey) !== EVP_PKEY_RSA) {
-        l.EVP_PKEY_free(pkey);
-        return undefined;
-      }
-      return new NativeRsaSigner(l, pkey, Math.ceil(bits / 8));
-    } finally {
-      data.fill(0);
+    const pkey = importDerKey(l, pkcs8, "private");
+    if (!pkey) return undefined;
+    if (l.EVP_PKEY_get_base_id(pkey) !== EVP_PKEY_RSA) {
+      l.EVP_PKEY_free(pkey);
+      return undefined;
     }
+    return new NativeRsaSigner(l, pkey, Math.ceil(bits / 8));
   }
 
   /** The RSASSA-PKCS1-v1_5 signature of SHA-256(`data`). */

@@ -1,22 +1,13 @@
 import assert from "node:assert/strict";
 import { NativeRsaPublicKey, rsaOaepEncrypt } from "../../src/crypto/native_rsa_encrypt.ts";
+import { derOf, rsaKeyPair } from "../helpers/rsa_fixtures.ts";
 
 const label = new TextEncoder().encode("fsmtp/test/label");
 
 Deno.test("RSA-OAEP encryption through libcrypto opens with WebCrypto", async (t) => {
-  const pair = await crypto.subtle.generateKey(
-    {
-      name: "RSA-OAEP",
-      modulusLength: 2048,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: "SHA-256",
-    },
-    true,
-    ["encrypt", "decrypt"],
-  );
+  const pair = await rsaKeyPair();
   const plain = crypto.getRandomValues(new Uint8Array(32));
-  const spki = new Uint8Array(await crypto.subtle.exportKey("spki", pair.publicKey));
-  const native = NativeRsaPublicKey.fromSpki(spki);
+  const native = NativeRsaPublicKey.fromSpki(await derOf(pair.publicKey));
   assert.ok(native, "libcrypto loads here (Debian's libssl3)");
 
   await t.step("the native ciphertext decrypts with WebCrypto, with its label only", async () => {

@@ -4,30 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { NativeRsaKey } from "../../src/crypto/native_rsa.ts";
+import { nativeOaepFixture } from "../helpers/rsa_fixtures.ts";
 
 const te = new TextEncoder();
-const pair = await crypto.subtle.generateKey(
-  {
-    name: "RSA-OAEP",
-    modulusLength: 2048,
-    publicExponent: new Uint8Array([1, 0, 1]),
-    hash: "SHA-256",
-  },
-  true,
-  ["encrypt", "decrypt"],
-);
-const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
-const native = NativeRsaKey.fromPkcs8(pkcs8);
-if (!native) console.log("crypto_native_rsa_test: libcrypto not loadable here; skipped");
-
-async function seal(
-  data: Uint8Array<ArrayBuffer>,
-  label: Uint8Array<ArrayBuffer>,
-): Promise<Uint8Array> {
-  return new Uint8Array(
-    await crypto.subtle.encrypt({ name: "RSA-OAEP", label }, pair.publicKey, data),
-  );
-}
+const { native, seal } = await nativeOaepFixture("crypto_native_rsa_test");
 
 Deno.test({ name: "native RSA-OAEP", ignore: !native }, async (t) => {
   const key = native!;

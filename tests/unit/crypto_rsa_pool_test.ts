@@ -4,30 +4,11 @@
  * Skipped, saying so, where libcrypto cannot be loaded.
  */
 import assert from "node:assert/strict";
-import { NativeRsaKey } from "../../src/crypto/native_rsa.ts";
 import { RsaPool } from "../../src/crypto/rsa_pool.ts";
+import { nativeOaepFixture } from "../helpers/rsa_fixtures.ts";
 
 const te = new TextEncoder();
-const pair = await crypto.subtle.generateKey(
-  {
-    name: "RSA-OAEP",
-    modulusLength: 2048,
-    publicExponent: new Uint8Array([1, 0, 1]),
-    hash: "SHA-256",
-  },
-  true,
-  ["encrypt", "decrypt"],
-);
-const native = NativeRsaKey.fromPkcs8(
-  new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey)),
-);
-if (!native) console.log("crypto_rsa_pool_test: libcrypto not loadable here; skipped");
-
-async function seal(data: Uint8Array<ArrayBuffer>, label: Uint8Array<ArrayBuffer>) {
-  return new Uint8Array(
-    await crypto.subtle.encrypt({ name: "RSA-OAEP", label }, pair.publicKey, data),
-  );
-}
+const { native, seal } = await nativeOaepFixture("crypto_rsa_pool_test");
 
 Deno.test({ name: "RSA worker pool", ignore: !native }, async (t) => {
   const pool = new RsaPool(2);

@@ -8,18 +8,10 @@ import { NativeRsaSigner, nativeSignerOf } from "../../src/crypto/native_rsa_sig
 import { importDkimPrivateKey } from "../../src/dkim/keys.ts";
 import { dkimSign } from "../../src/dkim/sign.ts";
 import { derToPem } from "../../src/tls/pem.ts";
+import { derOf, rsaKeyPair } from "../helpers/rsa_fixtures.ts";
 
-const pair = await crypto.subtle.generateKey(
-  {
-    name: "RSASSA-PKCS1-v1_5",
-    modulusLength: 2048,
-    publicExponent: new Uint8Array([1, 0, 1]),
-    hash: "SHA-256",
-  },
-  true,
-  ["sign", "verify"],
-);
-const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
+const pair = await rsaKeyPair("RSASSA-PKCS1-v1_5");
+const pkcs8 = await derOf(pair.privateKey);
 const native = NativeRsaSigner.fromPkcs8(pkcs8, 2048);
 if (!native) console.log("native_rsa_sign_test: libcrypto not loadable here; skipped");
 
@@ -44,8 +36,7 @@ Deno.test({ name: "native RSA signing", ignore: !native }, async (t) => {
   await t.step("a key that is not RSA PKCS#8 is not imported", async () => {
     assert.equal(NativeRsaSigner.fromPkcs8(new TextEncoder().encode("not a key"), 2048), undefined);
     const ed = await crypto.subtle.generateKey("Ed25519", true, ["sign"]) as CryptoKeyPair;
-    const edDer = new Uint8Array(await crypto.subtle.exportKey("pkcs8", ed.privateKey));
-    assert.equal(NativeRsaSigner.fromPkcs8(edDer, 256), undefined);
+    assert.equal(NativeRsaSigner.fromPkcs8(await derOf(ed.privateKey), 256), undefined);
   });
   await t.step("a DKIM key imported by keys.ts signs through libcrypto", async () => {
     const key = await importDkimPrivateKey(derToPem("PRIVATE KEY", pkcs8), "rsa-sha256");
