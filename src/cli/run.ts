@@ -88,13 +88,11 @@ export async function runServers(target: string, configPath: string | undefined)
     if ((target === "http" || target === "all") && config.http.listen !== "") {
       http = await startHttpServer(
         config.http.listen,
-        // The current config's files: SIGHUP may name others.
-        () => ({
-          cert: Deno.readTextFileSync(runtime.config.tls.cert),
-          key: Deno.readTextFileSync(runtime.config.tls.key),
-        }),
+        // Looked up per connection: SIGHUP renews it, as for the mail listeners.
+        () => runtime.tls,
         config.http.tls === "always",
         httpPorts(runtime, node.primary, node.coordinator, log),
+        gate,
       );
     }
   } catch (err) {
@@ -148,9 +146,6 @@ export async function runServers(target: string, configPath: string | undefined)
       }
       runtime.update(next, tls);
       gate.limits = runtime.gateLimits();
-      http?.reloadTls().catch((err) =>
-        log.error("http.tls.reload_failed", { error: (err as Error).message, kept: "old cert" })
-      );
       log.info("config.reloaded", { config: path ?? "embedded defaults" });
       // A reload also makes the queue look again: `--queue retry` from another process is
       // then acted on at once (`fsmtp --queue retry all && systemctl reload fsmtp`).
