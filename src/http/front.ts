@@ -40,7 +40,7 @@ export interface HttpFrontOptions {
 export interface HttpFront {
   host: string;
   port: number;
-  /** The client address an inner connection from this local port carries; undefined if none. */
+  /** The client address an inner connection from 127.0.0.1:port carries; undefined if none. */
   peerOf(innerLocalPort: number): string | undefined;
   /** Stops accepting; open connections end with their requests (see `close`). */
   stopAccepting(): void;
@@ -86,13 +86,19 @@ function relay(
   const closed = countConnection("http");
   open.add(client);
   return new Promise<void>((resolve) => {
-    const inner = net.connect({ host: "127.0.0.1", port: opts.innerPort });
+    const inner = net.connect({
+      host: "127.0.0.1",
+      port: opts.innerPort,
+      localAddress: "127.0.0.1",
+    });
     let innerPort: number | undefined;
     // The first request head must be complete within headMs, however it trickles.
     const headTimer = setTimeout(() => finish(), headMs);
     let tail = "";
     const watchHead = (chunk: Uint8Array) => {
-      tail = (tail + new TextDecoder("latin1").decode(chunk.subarray(-4096))).slice(-4096);
+      // Empty lines before a request line are allowed (RFC 9112 §2.2): they do not end a head.
+      tail = (tail + new TextDecoder("latin1").decode(chunk.subarray(-4096)))
+        .replace(/^[\r\n]+/, "").slice(-4096);
       if (tail.includes(HEAD_END)) {
         clearTimeout(headTimer);
         client.off("data", watchHead);

@@ -118,7 +118,8 @@ export async function startHttpServer(
       return new HttpError("internal_error", "the server could not do this now").response();
     },
   }, (request, info) => {
-    const ip = peerOf(info.remoteAddr.port);
+    const from = info.remoteAddr;
+    const ip = from.hostname === "127.0.0.1" ? peerOf(from.port) : undefined;
     // Only the front's connections carry a client; another local process is turned away.
     if (ip === undefined) {
       return new HttpError("forbidden", `connect to ${address} (http.listen)`).response();
