@@ -4,7 +4,8 @@
  * lowered it) `limits.max_connections` like the mail ports', a refused one reads 503 with
  * Retry-After, and a slot comes back when its connection ends; a request head still unfinished
  * after `limits.line_deadline` (slowloris) gets its connection closed; SIGHUP makes the HTTP
- * server present a new certificate (checked with `openssl s_client`), as the mail listeners do.
+ * server present a new certificate (checked with `openssl s_client`), as the mail listeners do;
+ * a local process connecting to the internal `Deno.serve` port directly is refused.
  */
 import assert from "node:assert/strict";
 import tls from "node:tls";
@@ -33,6 +34,27 @@ async function slowPost(port: number, token: string): Promise<tls.TLSSocket> {
       'Content-Length: 1000\r\n\r\n{"from": ',
   );
   return socket;
+}
+
+/**
+ * The TCP ports process `pid` listens on, from /proc: its socket inodes (/proc/PID/fd) matched
+ * with the listening sockets of /proc/net/tcp (state 0A).
+ */
+async function listeningPorts(pid: number): Promise<number[]> {
+  const inodes = new Set<string>();
+  for await (const fd of Deno.readDir(`/proc/${pid}/fd`)) {
+    const target = await Deno.readLink(`/proc/${pid}/fd/${fd.name}`).catch(() => "");
+    const m = /^socket:\[(\d+)\]$/.exec(target);
+    if (m) inodes.add(m[1]);
+  }
+  const ports: number[] = [];
+  for (const line of (await Deno.readTextFile("/proc/net/tcp")).split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length > 9 && f[3] === "0A" && inodes.has(f[9])) {
+      ports.push(parseInt(f[1].split(":")[1], 16));
+    }
+  }
+  return ports;
 }
 
 /** The subject line of the certificate the server presents. */
@@ -101,6 +123,24 @@ Deno.test("http limits: connections per IP and in total, head deadline, cert on 
       const ok = await health();
       assert.equal(ok.status, 200);
       assert.equal(json<{ status: string }>(ok).status, "ok");
+    });
+
+    await t.step("a local process that goes round the relay gets 403", async () => {
+      const known = new Set([
+        httpPort,
+        server.smtpPort,
+        server.submissionPort,
+        server.submissionsPort,
+        server.pop3Port,
+        server.pop3sPort,
+        server.imapPort,
+        server.imapsPort,
+      ]);
+      const inner = (await listeningPorts(server.process.pid)).filter((p) => !known.has(p));
+      assert.equal(inner.length, 1, `internal ports: ${inner}`);
+      const direct = await curl([`http://127.0.0.1:${inner[0]}/healthz`]);
+      assert.equal(direct.status, 403);
+      assert.match(json<{ error: { message: string } }>(direct).error.message, /http\.listen/);
     });
 
     await t.step("SIGHUP: the HTTP server presents the new certificate", async () => {
