@@ -6,7 +6,7 @@
 import type { Logger } from "../log.ts";
 import type { HttpPorts } from "../http/ports.ts";
 import { InProcessRateCounter, type RateCounter } from "../http/rate_limit.ts";
-import { summarizeQueue } from "../queue/queue_summary.ts";
+import { cachedQueueSummary } from "../queue/queue_summary_cache.ts";
 import type { Coordinator } from "../store/coordinator.ts";
 import { RedisCoordinator } from "../store/redis/redis_coordinator.ts";
 import { RedisRateCounter } from "../store/redis/redis_rate_limit.ts";
@@ -36,7 +36,8 @@ export function httpPorts(
     canRelay: () => runtime.submission.canRelay,
     mayUseAddress: (user, address) => runtime.submission.mayUseAddress({ address: user }, address),
     submit: (message) => runtime.submission.submit(message, { address: message.user }),
-    queueSummary: async () => summarizeQueue(await runtime.queue.list(), Date.now()),
+    // Cached for a few seconds: summing the queue is a full scan of it (Cassandra's too).
+    queueSummary: cachedQueueSummary(() => runtime.queue.list()),
     health: async () => {
       const checks = [{
         name: "store",

@@ -4,7 +4,8 @@
  * noticing: users with their sealed key material, mailboxes with UIDVALIDITY, UIDNEXT,
  * HIGHESTMODSEQ and special use, messages with UIDs, modseqs, flags, dates, sizes, wrapped keys
  * and sealed parts, the expunge journals (so QRESYNC still reports what vanished, RFC 7162
- * §3.2.10), subscriptions, and the outbound queue with every recipient's state.
+ * §3.2.10), subscriptions, the outbound queue with every recipient's state, and the HTTP API's
+ * tokens (their hashes) and delivery statuses.
  *
  * Nothing is decrypted and no password is needed: sealed bytes are copied as they are (through
  * the import port, `src/store/store_import.ts`). A run is idempotent: what is there is skipped,
@@ -16,17 +17,28 @@
 import { existsSync } from "node:fs";
 import type { Config } from "../config/config.ts";
 import { loadConfig } from "../config/load_config.ts";
-import type { Mailbox, MailStore } from "../store/mail_store.ts";
+import { type Mailbox, type MailStore, StoreError } from "../store/mail_store.ts";
 import type { QueueStore } from "../queue/queue_store.ts";
+import type { ApiTokenStore } from "../store/api_tokens.ts";
+import type { DeliveryStatusStore } from "../store/delivery_status.ts";
 import { CassandraMailStore } from "../store/cassandra/cassandra_store.ts";
 import { CassandraStoreImport } from "../store/cassandra/store_import.ts";
 import { SqliteMailStore } from "../store/sqlite/sqlite_store.ts";
-import { type ImportedMessage, sameBytes, type StoreImport } from "../store/store_import.ts";
+import {
+  type ExportedStatus,
+  type ImportedMessage,
+  sameBytes,
+  type StoreImport,
+} from "../store/store_import.ts";
 import { openStore, storePath } from "./setup.ts";
 
-/** One side of a migration: a store, its queue, and its import port. */
+/** One side of a migration: a store with its queue and HTTP API tables, and its import port. */
 export interface MigrationEnd {
-  store: MailStore & { readonly queue: QueueStore };
+  store: MailStore & {
+    readonly queue: QueueStore;
+    readonly apiTokens: ApiTokenStore;
+    readonly deliveryStatus: DeliveryStatusStore;
+  };
   importer: StoreImport;
 }
 
@@ -42,6 +54,14 @@ export interface MigrationSummary {
   updated: number;
   /** Queued messages written into the target. */
   queued: number;
+  /** API tokens written into the target. */
+  tokens: number;
+  /** API tokens the target had that the source no longer has (revoked after an earlier run). */
+  revoked: number;
+  /** Delivery statuses written into the target. */
+  statuses: number;
+  /** Delivery statuses the target had with older recipient states, brought up to the source's. */
+  statusesUpdated: number;
   seconds: number;
 }
 
@@ -129,6 +149,10 @@ export async function migrateStore(
     present: 0,
     updated: 0,
     queued: 0,
+    tokens: 0,
+    revoked: 0,
+    statuses: 0,
+    statusesUpdated: 0,
     seconds: 0,
   };
   const users = await from.store.listUsers();
@@ -142,6 +166,7 @@ export async function migrateStore(
     for (const name of await from.store.listSubscriptions(address)) {
       await to.store.setSubscribed(address, name, true);
     }
+    await copyTokens(from, to, address, summary);
     summary.users++;
     progress(
       `migrate: user ${i + 1}/${users.length} ${address}: ${boxes.length} mailboxes, ` +
@@ -155,6 +180,13 @@ export async function migrateStore(
     if (await to.importer.importQueued(message, content)) summary.queued++;
   }
   progress(`migrate: queue: ${summary.queued} of ${queued.length} queued messages copied`);
+  const statuses = await from.importer.deliveryStatuses();
+  for (const status of statuses) await copyStatus(to, status, summary);
+  progress(
+    `migrate: API: ${summary.tokens} tokens copied, ${summary.revoked} revoked; ` +
+      `${summary.statuses} of ${statuses.length} delivery statuses copied, ` +
+      `${summary.statusesUpdated} updated`,
+  );
   summary.seconds = (performance.now() - started) / 1000;
   return summary;
 }
@@ -186,6 +218,59 @@ async function copyMailbox(
   }
   await to.importer.importJournal(target.id, await from.importer.mailboxJournal(box.id));
   summary.mailboxes++;
+}
+
+/**
+ * Makes the target's API tokens of `address` the source's: the missing ones added (hash,
+ * id and date as they are; nobody needs to make a new token), and the ones the source no
+ * longer has revoked, so a token revoked after an earlier run does not live on in the target.
+ */
+async function copyTokens(
+  from: MigrationEnd,
+  to: MigrationEnd,
+  address: string,
+  summary: MigrationSummary,
+): Promise<void> {
+  const mine = await from.store.apiTokens.listTokens(address);
+  const ids = new Set(mine.map((t) => t.id));
+  for (const token of mine) {
+    const there = await to.store.apiTokens.getToken(token.id);
+    if (there && there.address === token.address && sameBytes(there.hash, token.hash)) continue;
+    // Ids are 128 random bits: a different token under one id is another installation's.
+    if (there) {
+      throw new StoreError(`API token ${token.id} is another token in the target`, "exists");
+    }
+    await to.store.apiTokens.addToken(token);
+    summary.tokens++;
+  }
+  for (const token of await to.store.apiTokens.listTokens(address)) {
+    if (!ids.has(token.id) && await to.store.apiTokens.revokeToken(address, token.id)) {
+      summary.revoked++;
+    }
+  }
+}
+
+/**
+ * Writes one delivery status into the target with the time it expires in the source, or brings
+ * the recipients whose state changed since an earlier run up to the source's.
+ */
+async function copyStatus(
+  to: MigrationEnd,
+  status: ExportedStatus,
+  summary: MigrationSummary,
+): Promise<void> {
+  const { record, expiresAt } = status;
+  const there = await to.store.deliveryStatus.getStatus(record.id);
+  if (!there) {
+    await to.store.deliveryStatus.trackMessage(record, expiresAt - record.createdAt);
+    summary.statuses++;
+    return;
+  }
+  const theirs = new Map(there.recipients.map((r) => [r.address, r.updatedAt]));
+  const newer = record.recipients.filter((r) => r.updatedAt > (theirs.get(r.address) ?? Infinity));
+  if (newer.length === 0) return;
+  await to.store.deliveryStatus.updateRecipients(record.id, newer);
+  summary.statusesUpdated++;
 }
 
 /** Runs the command; returns the exit code. */
@@ -224,6 +309,7 @@ export async function migrateStoreCommand(
         `migrate: done: ${summary.users} users, ${summary.mailboxes} mailboxes, ` +
           `${summary.messages} messages copied (${summary.present} already there, ` +
           `${summary.updated} with newer flags), ${summary.queued} queued, ` +
+          `${summary.tokens} API tokens, ${summary.statuses} delivery statuses, ` +
           `${summary.seconds.toFixed(2)} s`,
       );
       console.log(

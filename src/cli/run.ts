@@ -99,12 +99,11 @@ export async function runServers(target: string, configPath: string | undefined)
     if ((target === "http" || target === "all") && config.http.listen !== "") {
       http = await startHttpServer(
         config.http.listen,
-        () => ({
-          cert: Deno.readTextFileSync(config.tls.cert),
-          key: Deno.readTextFileSync(config.tls.key),
-        }),
+        // Looked up per connection: SIGHUP renews it, as for the mail listeners.
+        () => runtime.tls,
         config.http.tls === "always",
         httpPorts(runtime, node.primary, node.coordinator, log),
+        gate,
       );
     }
   } catch (err) {

@@ -27,6 +27,7 @@ export async function startDnsService(config: () => Config, log: Logger): Promis
     address: config().dns.listen,
     zone: () => zones.current(),
     log,
+    rateLimit: () => config().dns.rate_limit,
   });
   const stopRotation = startRotationTimer(config, log);
   return {

@@ -72,6 +72,8 @@ export interface Config {
     ttl: number;
     /** The id of the MTA-STS policy (RFC 8461 §3.1) in `_mta-sts` TXT; "" = none published. */
     mta_sts_id: string;
+    /** UDP answers per second per client /24 or /56; beyond it dropped or truncated. 0 = off. */
+    rate_limit: number;
   };
   outbound: {
     /** "host:port" of the DNS server for MX lookups; "" = the system's resolver. */
@@ -221,7 +223,7 @@ export function defaultConfig(): Config {
       publish_ahead: 3_600_000,
       retire_after: 7 * 86_400_000,
     },
-    dns: { listen: "", ipv4: [], ipv6: [], ttl: 1_800_000, mta_sts_id: "" },
+    dns: { listen: "", ipv4: [], ipv6: [], ttl: 1_800_000, mta_sts_id: "", rate_limit: 20 },
     outbound: {
       resolver: "",
       port: 25,

@@ -40,6 +40,7 @@ type Kind =
   | "ipv6s"
   | "ttl"
   | "mta_sts_id"
+  | "per_second"
   | { oneOf: readonly string[] };
 
 /** Every key the file may hold, with how to read it. Unknown keys are errors: typos must show. */
@@ -75,6 +76,7 @@ const SCHEMA: Record<string, Kind> = {
   "dns.ipv6": "ipv6s",
   "dns.ttl": "ttl",
   "dns.mta_sts_id": "mta_sts_id",
+  "dns.rate_limit": "per_second",
   "outbound.resolver": "listen",
   "outbound.port": "port",
   "outbound.require_tls": "boolean",
@@ -195,7 +197,8 @@ function fromEnv(kind: Kind, value: string): unknown {
   if (kind === "domains" || kind === "hosts" || kind === "ipv4s" || kind === "ipv6s") {
     return value.split(",").map((d) => d.trim()).filter((d) => d !== "");
   }
-  const numeric = kind === "count" || kind === "size" || kind === "quota" || kind === "rate";
+  const numeric = kind === "count" || kind === "size" || kind === "quota" || kind === "rate" ||
+    kind === "per_second";
   if (numeric && /^\d+$/.test(value.trim())) {
     return Number(value);
   }
@@ -276,6 +279,11 @@ function convert(kind: Kind, raw: unknown, where: string): unknown {
       return raw;
     case "count":
       if (typeof raw !== "number" || !Number.isInteger(raw) || raw < 1) fail("a whole number ≥ 1");
+      return raw;
+    case "per_second":
+      if (typeof raw !== "number" || !Number.isInteger(raw) || raw < 0 || raw > 1_000_000) {
+        fail("a whole number of answers per second, such as 20, or 0 for no limit");
+      }
       return raw;
     case "size":
       if (typeof raw !== "number" || !Number.isInteger(raw) || raw < 512) {

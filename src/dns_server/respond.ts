@@ -28,12 +28,15 @@ export type Transport = "udp" | "tcp";
 
 /**
  * The response to `query`, or undefined when none is due: fewer than 12 octets (no id to
- * answer to) or a message that is itself a response (answering those invites loops).
+ * answer to) or a message that is itself a response (answering those invites loops). With
+ * `truncate` (a UDP query over the rate limit, see rate_limit.ts) an answer is sent as TC=1
+ * with nothing in it, as if it had not fitted; error replies are empty already.
  */
 export function respond(
   query: Uint8Array,
   zone: Zone,
   transport: Transport,
+  truncate = false,
 ): Uint8Array | undefined {
   const decoded = decodeMessage(query);
   if (!decoded.ok) {
@@ -95,7 +98,7 @@ export function respond(
     additional: [...found.additional, ...withOpt()],
   };
   const wire = encodeMessage(full);
-  if (wire.length <= limit) return wire;
+  if (wire.length <= limit && !truncate) return wire;
   // RFC 2181 §9: TC=1 and nothing partial; the client asks again over TCP (RFC 7766 §5).
   return encodeMessage({ ...full, tc: true, answers: [], authority: [], additional: withOpt() });
 }

@@ -1,12 +1,14 @@
 /**
  * The DNS server's sockets: UDP datagrams and TCP streams with the two-octet length prefix of
  * RFC 1035 §4.2.2, several queries per connection answered in order (RFC 7766 §6.2.1), an idle
- * timeout and a cap on connections. The answers come from {@link respond}.
+ * timeout and a cap on connections. The answers come from {@link respond}; UDP answers are rate
+ * limited per client network ({@link ResponseRateLimiter}).
  */
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "../log.ts";
 import { parseListen } from "../config/load_config.ts";
+import { ResponseRateLimiter } from "./rate_limit.ts";
 import { respond, type Transport } from "./respond.ts";
 import type { Zone } from "./zone.ts";
 
@@ -28,6 +30,8 @@ export interface DnsServerOptions {
   /** The zone to answer from, fetched per query (it changes as DKIM keys rotate). */
   zone(): Promise<Zone>;
   log: Logger;
+  /** UDP answers per second per client network (`dns.rate_limit`); 0 = no limit. */
+  rateLimit?: () => number;
 }
 
 /** A running server. */
@@ -42,9 +46,9 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   const parsed = parseListen(opts.address);
   if (!parsed) throw new Error(`dns.listen ${opts.address} is not "host:port"`);
   const { host, port } = parsed;
-  const answer = async (query: Uint8Array, transport: Transport) => {
+  const answer = async (query: Uint8Array, transport: Transport, truncate = false) => {
     try {
-      return respond(query, await opts.zone(), transport);
+      return respond(query, await opts.zone(), transport, truncate);
     } catch (err) {
       opts.log.error("dns.query.failed", { error: (err as Error).message });
       return undefined;
@@ -52,9 +56,13 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   };
 
   const udp = createSocket({ type: host.includes(":") ? "udp6" : "udp4" });
+  const limiter = new ResponseRateLimiter(opts.rateLimit ?? (() => 0));
   udp.on("message", async (msg, peer) => {
     if (msg.length > MAX_QUERY) return;
-    const reply = await answer(new Uint8Array(msg), "udp");
+    // Decided before any work: a flood that is dropped costs no zone lookup.
+    const decision = limiter.decide(peer.address);
+    if (decision === "drop") return;
+    const reply = await answer(new Uint8Array(msg), "udp", decision === "slip");
     if (reply) udp.send(reply, peer.port, peer.address);
   });
   udp.on("error", (err) => opts.log.warn("dns.udp.error", { error: err.message }));

@@ -45,7 +45,9 @@ export async function readBody(
     }
   } catch (err) {
     await reader.cancel().catch(() => {});
-    throw err;
+    if (err instanceof HttpError) throw err;
+    // The stream fails only when the client's connection does: its fault, not a server error.
+    throw new HttpError("invalid_request", "the connection broke before the body was complete");
   } finally {
     clearTimeout(timer);
   }

@@ -77,6 +77,8 @@ export class ConnectionGate {
 export interface ListenerOptions {
   /** The `[listen]` key, for messages. */
   name: string;
+  /** The config key of the address, when it is not `listen.<name>`. */
+  key?: string;
   /** `host:port`. */
   address: string;
   gate: ConnectionGate;
@@ -109,8 +111,9 @@ export interface RunningListener {
 
 /** Binds and starts accepting; rejects with a message naming the key when binding fails. */
 export function startListener(opts: ListenerOptions): Promise<RunningListener> {
+  const key = opts.key ?? `listen.${opts.name}`;
   const where = parseListen(opts.address);
-  if (!where) throw new Error(`listen.${opts.name}: malformed address ${opts.address}`);
+  if (!where) throw new Error(`${key}: malformed address ${opts.address}`);
   const onSocket = (raw: Socket) => {
     const ip = normalizeAddress(raw.remoteAddress ?? "");
     raw.setNoDelay(true);
@@ -150,8 +153,8 @@ export function startListener(opts: ListenerOptions): Promise<RunningListener> {
     server.once("error", (err: Error) => {
       reject(
         new Error(
-          `cannot listen on ${opts.address} (listen.${opts.name}): ${err.message}. ` +
-            `Pick a free port, run with the needed privileges, or set listen.${opts.name} = "" ` +
+          `cannot listen on ${opts.address} (${key}): ${err.message}. ` +
+            `Pick a free port, run with the needed privileges, or set ${key} = "" ` +
             `to disable it.`,
         ),
       );

@@ -12,6 +12,7 @@
  * Implementations: `src/store/sqlite/store_import.ts`, `src/store/cassandra/store_import.ts`.
  */
 import type { EnqueueItem, QueuedMessage } from "../queue/types.ts";
+import type { DeliveryState, DeliveryStatusRecord } from "./delivery_status.ts";
 import {
   type Mailbox,
   type MailboxId,
@@ -58,6 +59,52 @@ export interface ImportedCount {
   updated: number;
 }
 
+/** An HTTP API message's delivery status with the time it is forgotten, as the source has it. */
+export interface ExportedStatus {
+  record: DeliveryStatusRecord;
+  /** Milliseconds since the epoch: `createdAt` plus the `http.status_retention` it was sent under. */
+  expiresAt: number;
+}
+
+/** One recipient's row of a delivery status, as both stores keep it. */
+export interface StatusRow {
+  messageId: string;
+  address: string;
+  owner: string;
+  state: DeliveryState;
+  detail?: string;
+  createdAt: number;
+  updatedAt: number;
+  expiresAt: number;
+}
+
+/** Rows (in any order) to one status per message, recipients by address; expired ones left out. */
+export function groupStatusRows(rows: StatusRow[], now: number): ExportedStatus[] {
+  const byId = new Map<string, ExportedStatus>();
+  for (const row of rows) {
+    if (row.expiresAt <= now) continue;
+    let status = byId.get(row.messageId);
+    if (!status) {
+      status = {
+        record: { id: row.messageId, owner: row.owner, createdAt: row.createdAt, recipients: [] },
+        expiresAt: row.expiresAt,
+      };
+      byId.set(row.messageId, status);
+    }
+    status.record.recipients.push({
+      address: row.address,
+      state: row.state,
+      ...(row.detail === undefined ? {} : { detail: row.detail }),
+      updatedAt: row.updatedAt,
+    });
+  }
+  const out = [...byId.values()].sort((a, b) => (a.record.id < b.record.id ? -1 : 1));
+  for (const s of out) {
+    s.record.recipients.sort((a, b) => (a.address < b.address ? -1 : 1));
+  }
+  return out;
+}
+
 /** The import (and journal export) side of a store. */
 export interface StoreImport {
   /**
@@ -92,6 +139,11 @@ export interface StoreImport {
    * its schedule into the queue, unleased; false when a message with its id is there.
    */
   importQueued(message: QueuedMessage, content: EnqueueItem["content"]): Promise<boolean>;
+  /**
+   * Every HTTP API delivery status not expired yet, for the other store's
+   * `DeliveryStatusStore` (statuses are written there through that port).
+   */
+  deliveryStatuses(): Promise<ExportedStatus[]>;
 }
 
 /** Refuses figures no mailbox can have (RFC 3501 §2.3.1.1: UIDs and UIDVALIDITY are > 0). */

@@ -5,7 +5,8 @@
  * into a fresh Cassandra keyspace; fsmtp then runs on that keyspace (with a real redis-server)
  * and IMAP shows the same folders, subscriptions, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, UIDs,
  * flags, sizes, dates and bodies, mail still opens with the password (keys wrapped either way),
- * new mail continues the UIDs, and the queue lists the same message and recipient state. Running
+ * new mail continues the UIDs, the queue lists the same message and recipient state, and the
+ * HTTP API's token reads the same delivery status (the revoked token stays revoked). Running
  * it again copies nothing; a keyspace holding another installation's user is refused.
  *
  * Runs when FSMTP_TEST_CASSANDRA is "host:port" (FSMTP_TEST_CASSANDRA_DC names the data centre,
@@ -13,11 +14,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { curl, type CurlAnswer, json } from "../helpers/http_client.ts";
 import { ImapClient, quote } from "../helpers/imap_client.ts";
 import { sendMail } from "../helpers/pop3_client.ts";
 import { RedisServer } from "../helpers/redis_server.ts";
 import { waitFor } from "../helpers/outbound.ts";
-import { freePort, runCli, runProgram, TestServer } from "../helpers/test_server.ts";
+import { freePort, runCli, TestServer } from "../helpers/test_server.ts";
 import { CqlSession } from "../../src/store/cassandra/session.ts";
 
 const TARGET = Deno.env.get("FSMTP_TEST_CASSANDRA");
@@ -26,7 +28,6 @@ const ANN = "ann@test.example";
 const BEN = "ben@test.example";
 const PW = "migration password ann";
 const BEN_PW = "migration password ben";
-const SUBMIT = join(new URL(".", import.meta.url).pathname, "submission_send.py");
 const PEER_DNS = {
   mx: { "peer.example": [[10, "mx.peer.example"]] as [number, string][] },
   a: { "mx.peer.example": "127.0.0.1" },
@@ -85,6 +86,22 @@ async function snapshot(port: number, user: string, pw: string, bodies: boolean)
   }
 }
 
+/** A new API token of Ann's, made with `fsmtp --token`. */
+async function makeToken(server: TestServer): Promise<string> {
+  const r = await server.cli(["--token", ANN]);
+  assert.equal(r.code, 0, r.out);
+  return /fsmtp_[0-9a-f]{16}_[A-Za-z0-9_-]{43}/.exec(r.out)![0];
+}
+
+/** `GET /api/v1/messages/{id}` with `token`. */
+function status(port: number, token: string, id: string): Promise<CurlAnswer> {
+  return curl([
+    "-H",
+    `Authorization: Bearer ${token}`,
+    `http://127.0.0.1:${port}/api/v1/messages/${id}`,
+  ]);
+}
+
 /** `--queue` with the spans of time (age, next attempt) left out: they move on. */
 async function queueListing(config: string): Promise<string> {
   const r = await runCli(["--queue", "--config", config]);
@@ -101,10 +118,15 @@ Deno.test({
     const keyspace = `fsmtp_mig_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
     const redis = await RedisServer.start();
     const outboundPort = freePort(); // nothing listens: the remote message stays queued
+    const httpPort = freePort();
+    const http = { listen: `127.0.0.1:${httpPort}` };
     const server = await TestServer.start({
       dns: PEER_DNS,
-      tables: { outbound: { port: outboundPort } },
+      tables: { outbound: { port: outboundPort }, http },
     });
+    let token = "";
+    let revokedToken = "";
+    let messageId = "";
     const cassandraTables = {
       store: { backend: "cassandra" },
       cassandra: {
@@ -135,17 +157,29 @@ Deno.test({
         await ok(c, "EXPUNGE");
         await ok(c, "LOGOUT");
         c.close();
-        const r = await runProgram("python3", [
-          SUBMIT,
-          String(server.submissionPort),
-          "starttls",
-          "PLAIN",
+        // The remote message comes through the HTTP API, so it has a delivery status; one of
+        // Ann's two tokens is revoked before the migration.
+        token = await makeToken(server);
+        const revoked = await makeToken(server);
+        const gone = await server.cli([
+          "--token",
           ANN,
-          PW,
-          ANN,
-          "carl@peer.example",
+          "--revoke",
+          /fsmtp_([0-9a-f]{16})_/.exec(revoked)![1],
         ]);
-        assert.equal(r.stdout.trim(), "OK", r.stdout + r.stderr);
+        assert.equal(gone.code, 0, gone.out);
+        const sent = await curl([
+          "-H",
+          `Authorization: Bearer ${token}`,
+          "-H",
+          "Content-Type: application/json",
+          "--data-binary",
+          "@-",
+          `http://127.0.0.1:${httpPort}/api/v1/messages`,
+        ], JSON.stringify({ from: ANN, to: "carl@peer.example", subject: "out", text: "queued" }));
+        assert.equal(sent.status, 202, sent.body);
+        messageId = json<{ id: string }>(sent).id;
+        revokedToken = revoked;
         await waitFor(
           "a failed attempt at carl@peer.example",
           async () => /1 attempt/.test(await queueListing(server.configPath)) || undefined,
@@ -155,6 +189,9 @@ Deno.test({
       const annBefore = await snapshot(server.imapPort, ANN, PW, true);
       const benBefore = await snapshot(server.imapPort, BEN, BEN_PW, false);
       const queueBefore = await queueListing(server.configPath);
+      const statusBefore = await status(httpPort, token, messageId);
+      assert.equal(statusBefore.status, 200, statusBefore.body);
+      assert.match(statusBefore.body, /"status": "deferred"/);
       assert.equal(annBefore.boxes["INBOX"].filter((l) => / FETCH /.test(l)).length, 3);
       assert.ok(!annBefore.lsub.some((l) => l.endsWith(" Junk")));
       assert.equal(await server.stop(), 0);
@@ -174,6 +211,7 @@ Deno.test({
         assert.equal(r.code, 0, r.out);
         assert.match(r.out, /migrate: user 1\/2 ann@test\.example: 8 mailboxes, 6 messages copied/);
         assert.match(r.out, /migrate: queue: 1 of 1 queued messages copied/);
+        assert.match(r.out, /migrate: API: 1 tokens copied, 0 revoked; 1 of 1 delivery statuses/);
         // Ann: 3 in INBOX, 2 in the folder, 1 in Sent (the submitted copy); Ben: 1. Ann's
         // mailboxes: INBOX, the five defaults, Projects/2026 and its parent Projects.
         assert.match(
@@ -187,13 +225,13 @@ Deno.test({
         const r = await runCli(["--migrate-store", "--config", config]);
         assert.equal(r.code, 0, r.out);
         assert.match(r.out, /done: 2 users, 14 mailboxes, 0 messages copied \(7 already there/);
-        assert.match(r.out, /0 queued/);
+        assert.match(r.out, /0 queued, 0 API tokens, 0 delivery statuses/);
       });
 
       node = await TestServer.start({
         dir: server.dir,
         dns: PEER_DNS,
-        tables: { outbound: { port: outboundPort }, ...cassandraTables },
+        tables: { outbound: { port: outboundPort }, http, ...cassandraTables },
       });
 
       await t.step("IMAP on Cassandra shows exactly what SQLite showed", async () => {
@@ -221,6 +259,13 @@ Deno.test({
         await ok(c, "LOGOUT");
         c.close();
         assert.equal(await queueListing(node!.configPath), queueBefore);
+      });
+
+      await t.step("the API token works on Cassandra, the revoked one does not", async () => {
+        const after = await status(httpPort, token, messageId);
+        assert.equal(after.status, 200, after.body);
+        assert.deepEqual(json(after), json(statusBefore));
+        assert.equal((await status(httpPort, revokedToken, messageId)).status, 401);
       });
 
       await t.step("a keyspace holding another installation's user is refused", async () => {

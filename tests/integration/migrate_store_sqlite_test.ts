@@ -3,7 +3,8 @@
  * Cassandra: figures, messages, journals, subscriptions and queue state arrive as they were; a
  * second run is a no-op; changes made after a run (new mail, flags, expunges) are brought by
  * the next; another installation's user is refused before anything is written, and replaced
- * with `force`; figures no mailbox can have are refused. The Cassandra side of the same port
+ * with `force`; figures no mailbox can have are refused. The HTTP API's tokens and delivery
+ * statuses come along: revoked and updated ones too, expired ones not. The Cassandra side of the same port
  * is tested for real in `tests/e2e/migrate_store_test.ts`.
  */
 import assert from "node:assert/strict";
@@ -99,6 +100,31 @@ Deno.test("migrateStore between SQLite stores", async (t) => {
       { address: "b@peer.example", status: "delivered", reply: "250 ok", at: 5, report: true },
     ], 1_700_000_600_000);
     await source.queue.markWarned("Q1");
+    const token = (id: string, createdAt: number) => ({
+      id,
+      address: ANN,
+      hash: bytes(`hash of ${id}`),
+      createdAt,
+    });
+    await source.apiTokens.addToken(token("t1", 10));
+    await source.apiTokens.addToken(token("t2", 11));
+    const sentAt = Date.now() - 60_000;
+    await source.deliveryStatus.trackMessage({
+      id: "Q1",
+      owner: ANN,
+      createdAt: sentAt,
+      recipients: [
+        { address: "a@peer.example", state: "deferred", detail: "451 later", updatedAt: sentAt },
+        { address: "b@peer.example", state: "delivered", updatedAt: sentAt },
+      ],
+    }, 3_600_000);
+    // Past its retention: not copied.
+    await source.deliveryStatus.trackMessage({
+      id: "OLD",
+      owner: ANN,
+      createdAt: sentAt - 7_200_000,
+      recipients: [{ address: "c@peer.example", state: "delivered", updatedAt: sentAt }],
+    }, 3_600_000);
 
     await t.step("the first run copies everything as it is", async () => {
       const lines: string[] = [];
@@ -113,8 +139,20 @@ Deno.test("migrateStore between SQLite stores", async (t) => {
       assert.deepEqual(await picture(target), await picture(source));
       assert.deepEqual(await target.queue.list(), await source.queue.list());
       assert.deepEqual(await target.queue.content("Q1"), bytes("queued content"));
-      assert.equal(lines.length, 3);
+      assert.equal(lines.length, 4);
       assert.match(lines[0], /user 1\/2 ann@test\.example: 7 mailboxes, 3 messages copied/);
+      assert.match(lines[3], /API: 2 tokens copied, 0 revoked; 1 of 1 delivery statuses copied/);
+      assert.equal(summary.tokens, 2);
+      assert.equal(summary.statuses, 1);
+      assert.deepEqual(
+        await target.apiTokens.listTokens(ANN),
+        await source.apiTokens.listTokens(ANN),
+      );
+      assert.deepEqual(
+        await target.deliveryStatus.getStatus("Q1"),
+        await source.deliveryStatus.getStatus("Q1"),
+      );
+      assert.equal(await target.deliveryStatus.getStatus("OLD"), undefined);
     });
 
     await t.step("the copy is a working store: UIDs and UIDVALIDITY continue", async () => {
@@ -136,6 +174,8 @@ Deno.test("migrateStore between SQLite stores", async (t) => {
       assert.equal(summary.messages, 0);
       assert.equal(summary.present, 4);
       assert.equal(summary.queued, 0);
+      assert.equal(summary.tokens + summary.revoked + summary.statuses, 0);
+      assert.equal(summary.statusesUpdated, 0);
       const after = await picture(target);
       assert.deepEqual(after, before);
     });
@@ -144,9 +184,27 @@ Deno.test("migrateStore between SQLite stores", async (t) => {
       await deliver(source, "d4", [ANN], "fourth");
       await source.storeFlags(inbox.id, [3], "add", ["\\Answered"]);
       await source.expunge(folder.id, [1]);
+      await source.apiTokens.revokeToken(ANN, "t1");
+      await source.apiTokens.addToken(token("t3", 12));
+      const retried = {
+        address: "a@peer.example",
+        state: "delivered" as const,
+        updatedAt: sentAt + 1,
+      };
+      await source.deliveryStatus.updateRecipients("Q1", [retried]);
       const summary = await migrateStore(end(source), end(target));
       assert.equal(summary.messages, 1);
       assert.equal(summary.updated, 1);
+      assert.deepEqual([summary.tokens, summary.revoked, summary.statusesUpdated], [1, 1, 1]);
+      assert.equal(await target.apiTokens.getToken("t1"), undefined, "revoked in the source");
+      assert.deepEqual(
+        (await target.apiTokens.listTokens(ANN)).map((t) => t.id),
+        ["t2", "t3"],
+      );
+      assert.deepEqual(
+        await target.deliveryStatus.getStatus("Q1"),
+        await source.deliveryStatus.getStatus("Q1"),
+      );
       const t3 = await target.getMessage((await target.getMailbox(ANN, "INBOX"))!.id, 3);
       assert.deepEqual(t3?.flags, ["\\Answered"]);
       const tFolder = (await target.getMailbox(ANN, "Projects/2026"))!;

@@ -16,6 +16,8 @@ import { type Mailbox, type MailboxId, StoreError, type UserRecord } from "../ma
 import {
   checkFigures,
   contentId,
+  type ExportedStatus,
+  groupStatusRows,
   type ImportedCount,
   type ImportedMailbox,
   type ImportedMessage,
@@ -36,7 +38,8 @@ import {
   writeBody,
 } from "./messages.ts";
 import { CHUNK_SIZE } from "./schema.ts";
-import { bytes, type CqlSession, num } from "./session.ts";
+import { bytes, type CqlSession, num, optStr, str } from "./session.ts";
+import type { DeliveryState } from "../delivery_status.ts";
 
 /** Messages written at once: enough to keep the cluster busy, few enough for its queues. */
 const PARALLELISM = 16;
@@ -239,6 +242,27 @@ export class CassandraStoreImport implements StoreImport {
       modSeq: m.modSeq,
     };
     await insertMessages(this.s, [row]);
+  }
+
+  async deliveryStatuses(): Promise<ExportedStatus[]> {
+    // A scan of the whole table: it holds only the statuses within http.status_retention.
+    const rows = await this.s.rows("SELECT * FROM delivery_status", []);
+    return groupStatusRows(
+      rows.map((row) => {
+        const detail = optStr(row, "detail");
+        return {
+          messageId: str(row, "message_id"),
+          address: str(row, "address"),
+          owner: str(row, "owner"),
+          state: str(row, "state") as DeliveryState,
+          ...(detail === undefined ? {} : { detail }),
+          createdAt: num(row, "created_at"),
+          updatedAt: num(row, "updated_at"),
+          expiresAt: num(row, "expires_at"),
+        };
+      }),
+      Date.now(),
+    );
   }
 
   /** Brings an existing mailbox's UIDNEXT and HIGHESTMODSEQ up to at least the source's. */

@@ -11,6 +11,8 @@ import { type Mailbox, type MailboxId, StoreError, type UserRecord } from "../ma
 import {
   checkFigures,
   contentId,
+  type ExportedStatus,
+  groupStatusRows,
   type ImportedCount,
   type ImportedMailbox,
   type ImportedMessage,
@@ -26,7 +28,8 @@ import {
   requireUser,
   rowOf,
 } from "./mailboxes.ts";
-import { blob, int, toMailbox } from "./rows.ts";
+import { blob, int, text, toMailbox } from "./rows.ts";
+import type { DeliveryState } from "../delivery_status.ts";
 import type { Statements } from "./statements.ts";
 import { checkKeyWrap, checkSpecialUse, mailboxName, normaliseFlags } from "./validate.ts";
 
@@ -247,6 +250,26 @@ export class SqliteStoreImport implements StoreImport {
         );
       }
       return true;
+    });
+  }
+
+  deliveryStatuses(): Promise<ExportedStatus[]> {
+    return this.transact(() => {
+      const now = Date.now();
+      const rows = this.sql.all("SELECT * FROM delivery_status WHERE expires_at > ?", now);
+      return groupStatusRows(
+        rows.map((row) => ({
+          messageId: text(row, "message_id"),
+          address: text(row, "address"),
+          owner: text(row, "owner"),
+          state: text(row, "state") as DeliveryState,
+          ...(typeof row.detail === "string" ? { detail: row.detail } : {}),
+          createdAt: int(row, "created_at"),
+          updatedAt: int(row, "updated_at"),
+          expiresAt: int(row, "expires_at"),
+        })),
+        now,
+      );
     });
   }
 
