@@ -165,7 +165,9 @@ export function loadConfig(
   }
   const overrides: string[] = [];
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith("FSMTP_")) continue;
+    // FSMTP_TEST_* belong to the test suite (FSMTP_TEST_CASSANDRA, …); no config key has the
+    // section "test", so they are not config and not an error.
+    if (!name.startsWith("FSMTP_") || name.startsWith("FSMTP_TEST_")) continue;
     const key = envNameToKey(name);
     if (!key) {
       throw new ConfigError(
