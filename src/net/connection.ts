@@ -81,6 +81,8 @@ export class Connection {
   #closed = false;
   #wake: (() => void) | undefined;
   #out: (string | Uint8Array)[] = [];
+  /** Octets (string length for text) queued in `#out`. */
+  #queued = 0;
   #discardingLine = false;
   #interrupted = false;
   #tls: TlsInfo | undefined;
@@ -362,10 +364,21 @@ export class Connection {
   /** Queues a reply; it is sent at the next `flush()` or before the next wait for input. */
   write(data: string | Uint8Array): void {
     this.#out.push(data);
+    this.#queued += data.length;
+  }
+
+  /**
+   * Octets queued and not yet flushed. A session answering pipelined commands (POP3 RETRs)
+   * checks it to send in large writes yet wait for a slow reader (`drained()`) before queuing
+   * without bound.
+   */
+  get queuedOctets(): number {
+    return this.#queued;
   }
 
   /** Sends queued replies in one write. */
   flush(): void {
+    this.#queued = 0;
     if (this.#out.length === 0 || this.#closed) {
       this.#out.length = 0;
       return;
@@ -498,6 +511,7 @@ export class Connection {
   destroy(): void {
     this.#closed = true;
     this.#out.length = 0;
+    this.#queued = 0;
     this.#socket.destroy();
   }
 }
