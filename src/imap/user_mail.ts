@@ -11,7 +11,7 @@
  * Messages stored before summaries existed get theirs made and stored on first read.
  */
 import { type ContentKey, openBody, openSummary, sealSummary } from "../crypto/message_seal.ts";
-import { UserContentKeys } from "../mail/content_keys.ts";
+import { UserContentKeys, type WrappedKeyOf } from "../mail/content_keys.ts";
 import type { UnlockedUserKeys } from "../crypto/user_keys.ts";
 import {
   buildSummary,
@@ -168,6 +168,30 @@ export class UserMail {
     return content;
   }
 
+  /**
+   * The clear text of several messages, by UID, in one store round trip (FETCH 1:* BODY[]);
+   * messages that no longer exist are left out. Unlike {@link body} nothing is kept: a whole
+   * mailbox read would only churn the session's few bodies, and decrypted mail should live no
+   * longer than the response it goes into. The caller bounds the batch's octets.
+   */
+  async bodies(mailboxId: MailboxId, uids: readonly number[]): Promise<Map<number, Uint8Array>> {
+    const found = new Map<number, Uint8Array>();
+    const missing: number[] = [];
+    for (const uid of uids) {
+      const cached = this.#bodies.get(cacheKey(mailboxId, uid));
+      if (cached) found.set(uid, cached);
+      else missing.push(uid);
+    }
+    if (missing.length === 0) return found;
+    // The store wants ascending UIDs without repeats; a sequence set may give others.
+    const ascending = [...new Set(missing)].sort((a, b) => a - b);
+    const sealed = await this.store.getBodies(mailboxId, ascending);
+    await runPool(sealed, UNWRAP_CONCURRENCY, async (message) => {
+      found.set(message.uid, await this.#withKey(message, (k) => openBody(k, message.body)));
+    });
+    return found;
+  }
+
   /** Resolves once the re-wraps and summaries this session started are written. */
   async settled(): Promise<void> {
     await Promise.all(this.#writes);
@@ -212,7 +236,7 @@ export class UserMail {
    * Unwraps the message's content key for `use`; an RSA-wrapped one is re-wrapped for later,
    * once however many sessions (and the login's bulk re-wrap) ask (content_keys.ts).
    */
-  async #withKey<T>(message: SealedMessage, use: (key: ContentKey) => T): Promise<T> {
+  async #withKey<T>(message: WrappedKeyOf, use: (key: ContentKey) => T): Promise<T> {
     const key = await this.contentKeys.contentKey(message);
     try {
       return use(key);

@@ -37,11 +37,19 @@ const CRLF_DOT_CRLF = new Uint8Array([CR, LF, DOT, CR, LF]);
 
 /** Offsets of the dots that start a line. */
 function linesStartingWithDot(content: Uint8Array): number[] {
-  // Dots are found with indexOf (native, memchr-like) rather than a loop over every octet:
-  // this runs for every message POP3 sends.
+  // This runs over every octet POP3 sends. A line-starting dot is the pair LF "." (or a dot at
+  // offset 0), so looking at every second octet finds each pair by one of its two halves: half
+  // the loads of a plain scan, and several times faster than indexOf(".") (not memchr in V8).
   const stuffed: number[] = [];
-  for (let i = content.indexOf(DOT); i >= 0; i = content.indexOf(DOT, i + 1)) {
-    if (i === 0 || content[i - 1] === LF) stuffed.push(i);
+  const n = content.length;
+  if (n > 0 && content[0] === DOT) stuffed.push(0);
+  for (let i = 1; i < n; i += 2) {
+    const octet = content[i];
+    if (octet === LF) {
+      if (i + 1 < n && content[i + 1] === DOT) stuffed.push(i + 1);
+    } else if (octet === DOT && content[i - 1] === LF) {
+      stuffed.push(i);
+    }
   }
   return stuffed;
 }

@@ -25,6 +25,8 @@ const ANY: readonly Pop3State[] = ["authorization", "transaction"];
 // The original server's words for a login command after a login.
 const ALREADY = "Order Error: Client already authenticated.";
 const NEED_LOGIN = "Log in first (USER/PASS or AUTH)";
+/** Queued response octets that are sent (and waited for, when the client lags) at once. */
+const SEND_AT = 256 * 1024;
 
 /** Refuses a login without TLS unless `auth.allow_plaintext` permits it (RFC 2595 §2). */
 function plaintextRefused(s: Pop3Session): boolean {
@@ -111,6 +113,9 @@ async function sendContent(
   s.conn.write(`+OK ${first}\r\n`);
   // Parts, not one encoded copy: the queued replies are joined into one buffer when sent.
   for (const part of dotEncodeParts(cut(content))) s.conn.write(part);
+  // Pipelined RETRs are answered in one write when the client's commands run out; a client
+  // that pipelines many and reads slowly is made to wait for here instead of queuing them all.
+  if (s.conn.queuedOctets >= SEND_AT) await s.conn.drained();
 }
 
 const loginCommand = <V extends "USER" | "PASS" | "AUTH" | "APOP">(

@@ -446,3 +446,46 @@ Deno.test("imap session: bodies opened before IDLE are not kept through it", asy
   }
   await logout(s);
 });
+
+Deno.test("imap session: whole bodies of many messages come in one read, no summary opened", async () => {
+  const s = await loggedIn();
+  await cmd(s, "c1", "CREATE Bulk");
+  const messages = [1, 2, 3, 4, 5].map((n) => `Subject: bulk ${n}\r\n\r\nbody ${n}\r\n`);
+  for (const [i, m] of messages.entries()) {
+    await exchange(s, `a${i} APPEND Bulk {${m.length}+}\r\n${m}\r\n`, completion(`a${i}`));
+  }
+  await cmd(s, "s1", "SELECT Bulk");
+  const calls = { getBodies: 0, getMessage: 0, getMessages: 0 };
+  const saved = {
+    getBodies: store.getBodies.bind(store),
+    getMessage: store.getMessage.bind(store),
+    getMessages: store.getMessages.bind(store),
+  };
+  store.getBodies = (box, uids) => (calls.getBodies++, saved.getBodies(box, uids));
+  store.getMessage = (box, uid) => (calls.getMessage++, saved.getMessage(box, uid));
+  store.getMessages = (box, uids, b) => (calls.getMessages++, saved.getMessages(box, uids, b));
+  try {
+    // Out of order and with a gap: each response still carries its own message.
+    const out = await cmd(s, "f1", "FETCH 5,1,3,2 BODY.PEEK[]");
+    assert.match(tagged(out, "f1"), /^f1 OK /);
+    for (const n of [5, 1, 3, 2]) {
+      const m = messages[n - 1];
+      assert.ok(out.includes(`* ${n} FETCH (BODY[] {${m.length}}\r\n${m})`), `message ${n}`);
+    }
+    assert.ok(!out.includes("* 4 FETCH"));
+    assert.deepEqual(calls, { getBodies: 1, getMessage: 0, getMessages: 0 });
+    // A section still opens the summary for the structure.
+    const text = await cmd(s, "f2", "FETCH 1:2 (BODY.PEEK[TEXT] BINARY.PEEK[])");
+    assert.ok(text.includes(`BODY[TEXT] {8}\r\nbody 2\r\n BINARY[] {${messages[1].length}}`));
+    // A message expunged by another session since the view was taken: NO, the rest answered.
+    const box = (await store.getMailbox(USER, "Bulk"))!;
+    await store.expunge(box.id, [(await store.listMessages(box.id))[2].uid]);
+    const gone = await cmd(s, "f3", "FETCH 1:5 RFC822");
+    assert.match(tagged(gone, "f3"), /^f3 NO /);
+    assert.ok(gone.includes(`* 4 FETCH (RFC822 {${messages[3].length}}`));
+    assert.ok(!gone.includes("* 3 FETCH"));
+  } finally {
+    Object.assign(store, saved);
+  }
+  await logout(s);
+});

@@ -81,3 +81,21 @@ Deno.test("pop3 dotEncodeParts: the same octets as dotEncode, no copy when nothi
     if (!/(^|\n)\./.test(text)) assert.equal(body, content);
   }
 });
+
+Deno.test("pop3 dotEncode: every line-starting dot doubled, whatever its offset's parity", () => {
+  // The scan looks at every second octet; a reference written line by line checks it.
+  const reference = (s: string) => {
+    const body = s.split("\n").map((line) => line.startsWith(".") ? "." + line : line).join("\n");
+    return body + (s.endsWith("\r\n") ? "" : "\r\n") + ".\r\n";
+  };
+  const alphabet = ["\r", "\n", ".", "a"];
+  let seed = 7;
+  for (let n = 0; n < 5000; n++) {
+    let s = "";
+    for (let len = n % 13; len > 0; len--) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      s += alphabet[seed >>> 30];
+    }
+    assert.equal(encode(s), reference(s), JSON.stringify(s));
+  }
+});

@@ -26,6 +26,12 @@ type FetchCommand = CommandOf<"FETCH">;
 
 /** Send after this many octets of FETCH responses, waiting for a slow reader, to bound memory. */
 const FLUSH_AT = 256 * 1024;
+/**
+ * Bodies read from the store and opened in one batch, at most: one round trip for many
+ * messages, and decrypted mail held only for the few responses being written.
+ */
+const BODY_BATCH = 64;
+const BODY_BATCH_OCTETS = 1024 * 1024;
 
 /** True when the item can be answered from the summary alone. */
 function fromSummary(item: FetchItem): boolean {
@@ -37,6 +43,24 @@ function fromSummary(item: FetchItem): boolean {
       return true;
     case "BODY[]":
       return item.section.part.length === 0 && (item.section.text?.startsWith("HEADER") ?? false);
+    default:
+      return false;
+  }
+}
+
+/**
+ * True when the item needs the message's structure from its summary besides its content: a
+ * section or the text after the header. A whole message (BODY[], RFC822, BINARY[]) does not.
+ */
+function needsStructure(item: FetchItem): boolean {
+  switch (item.kind) {
+    case "RFC822.TEXT":
+      return true;
+    case "BODY[]":
+      return item.section.part.length > 0 || item.section.text !== undefined;
+    case "BINARY":
+    case "BINARY.SIZE":
+      return item.part.length > 0;
     default:
       return false;
   }
@@ -82,7 +106,9 @@ export async function fetch(s: ImapSession, cmd: FetchCommand): Promise<Completi
   }
 
   const mail = s.mail!;
-  const wantSummary = items.some((i) => fromSummary(i) || needsBody(i));
+  // A download of whole messages opens no summary: only the bodies.
+  const wantSummary = items.some((i) => fromSummary(i) || needsStructure(i));
+  const wantBody = items.some(needsBody);
   const summaries = wantSummary ? await mail.summaries(view.id, uids) : new Map();
   const seenNow = new Set<number>();
   if (!view.readOnly && items.some(setsSeen)) {
@@ -98,13 +124,20 @@ export async function fetch(s: ImapSession, cmd: FetchCommand): Promise<Completi
 
   let pending = 0;
   let gone = 0;
-  for (const uid of uids) {
+  let bodies = new Map<number, Uint8Array>();
+  let batchEnd = 0;
+  for (let at = 0; at < uids.length; at++) {
+    const uid = uids[at];
+    if (wantBody && at >= batchEnd) {
+      batchEnd = bodyBatchEnd(s, uids, at);
+      bodies = await bodiesOf(s, uids.slice(at, batchEnd));
+    }
     const seq = view.seqOf(uid);
     const meta = view.message(uid);
     if (seq === 0 || !meta) continue;
     const summary = summaries.get(uid);
-    const body = summary && items.some(needsBody) ? await mail.body(view.id, uid) : undefined;
-    if ((wantSummary && !summary) || (items.some(needsBody) && !body)) {
+    const body = bodies.get(uid);
+    if ((wantSummary && !summary) || (wantBody && !body)) {
       gone++; // expunged by another session, not yet reported to this one
       continue;
     }
@@ -136,6 +169,32 @@ export async function fetch(s: ImapSession, cmd: FetchCommand): Promise<Completi
   }
   if (gone > 0) return expungeIssued();
   return ok(`${cmd.uid ? "UID FETCH" : "FETCH"} completed`);
+}
+
+/** Where the body batch starting at `uids[at]` ends: {@link BODY_BATCH}, its octets bounded. */
+function bodyBatchEnd(s: ImapSession, uids: readonly number[], at: number): number {
+  const view = s.selected!;
+  let octets = view.message(uids[at])?.size ?? 0;
+  let end = at + 1;
+  while (end < uids.length && end - at < BODY_BATCH) {
+    octets += view.message(uids[end])?.size ?? 0;
+    if (octets > BODY_BATCH_OCTETS) break;
+    end++;
+  }
+  return end;
+}
+
+/**
+ * The clear text of these messages, by UID (the gone left out): one message through the
+ * session's body cache (a client fetching its parts one after another), several in one round
+ * trip.
+ */
+async function bodiesOf(s: ImapSession, uids: number[]): Promise<Map<number, Uint8Array>> {
+  const mail = s.mail!;
+  const view = s.selected!;
+  if (uids.length > 1) return await mail.bodies(view.id, uids);
+  const body = await mail.body(view.id, uids[0]);
+  return new Map(body ? [[uids[0], body]] : []);
 }
 
 /**
@@ -208,19 +267,21 @@ function renderItem(
           section.fields ?? [],
           section.text === "HEADER.FIELDS.NOT",
         );
-      } else {
+      } else if (needsStructure(item)) {
         bytes = sectionBytes(body!, summary!.structure, section) ?? new Uint8Array(0);
+      } else {
+        bytes = body!; // the whole message (RFC 9051 §6.4.5, an empty section)
       }
       if (item.partial) bytes = partialRange(bytes, item.partial.offset, item.partial.length);
       return [`${fetchItemName(item)} `, ...literal(bytes)];
     }
     case "BINARY":
     case "BINARY.SIZE": {
-      const part = item.part.length === 0
-        ? summary!.structure
-        : findPart(summary!.structure, item.part);
-      let decoded: Uint8Array | "unknown-encoding" = new Uint8Array(0);
-      if (part) decoded = item.part.length === 0 ? body! : decodePart(body!, part);
+      let decoded: Uint8Array | "unknown-encoding" = body!;
+      if (item.part.length > 0) {
+        const part = findPart(summary!.structure, item.part);
+        decoded = part ? decodePart(body!, part) : new Uint8Array(0);
+      }
       if (decoded === "unknown-encoding") return "!Unknown content-transfer-encoding";
       if (item.kind === "BINARY.SIZE") return `${fetchItemName(item)} ${decoded.length}`;
       if (item.partial) decoded = partialRange(decoded, item.partial.offset, item.partial.length);
