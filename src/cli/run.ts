@@ -22,6 +22,7 @@ import { openStore, prepareKeys } from "./setup.ts";
 import { openNodeServices } from "./redis_services.ts";
 import { certificateFileExpiryWarning } from "../tls/cert_expiry.ts";
 import { type DnsService, runDnsOnly, startDnsService } from "./run_dns.ts";
+import { waitForStopSignal } from "./stop_signal.ts";
 import { type HttpService, startHttpServer } from "../http/server.ts";
 import { httpPorts } from "./http_ports.ts";
 import { timedStore } from "../metrics/timed_store.ts";
@@ -241,19 +242,5 @@ function refusal(key: ListenerKey, hostname: string): string {
     code: 421,
     enhanced: "4.7.0",
     text: `${hostname} Too many connections, try again later`,
-  });
-}
-
-function waitForStopSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    const signals = ["SIGTERM", "SIGINT"] as const;
-    const handlers = signals.map((sig) => {
-      const handler = () => {
-        signals.forEach((s, i) => Deno.removeSignalListener(s, handlers[i]));
-        resolve(sig);
-      };
-      Deno.addSignalListener(sig, handler);
-      return handler;
-    });
   });
 }

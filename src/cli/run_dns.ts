@@ -12,6 +12,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { type DnsServer, startDnsServer } from "../dns_server/server.ts";
 import { ZoneSource } from "../dns_server/zone_source.ts";
 import { prepareKeys } from "./setup.ts";
+import { waitForStopSignal } from "./stop_signal.ts";
 
 /** A running DNS service. */
 export interface DnsService {
@@ -106,17 +107,7 @@ export async function runDnsOnly(configPath: string | undefined): Promise<number
     }
   };
   Deno.addSignalListener("SIGHUP", reload);
-  const signal = await new Promise<string>((resolve) => {
-    const signals = ["SIGTERM", "SIGINT"] as const;
-    const handlers = signals.map((sig) => {
-      const handler = () => {
-        signals.forEach((s, i) => Deno.removeSignalListener(s, handlers[i]));
-        resolve(sig);
-      };
-      Deno.addSignalListener(sig, handler);
-      return handler;
-    });
-  });
+  const signal = await waitForStopSignal();
   log.info("fsmtp.stopping", { signal });
   Deno.removeSignalListener("SIGHUP", reload);
   await dns.close();
