@@ -7,6 +7,7 @@
 import { createPublicKey } from "node:crypto";
 import { join } from "node:path";
 import {
+  acceptsOn,
   checkInterrupted,
   collect,
   freePort,
@@ -14,6 +15,7 @@ import {
   mustRun,
   registerCleanup,
   sleep,
+  stopPeerProcess,
 } from "./util.ts";
 
 const OPENDKIM = "/usr/sbin/opendkim";
@@ -92,7 +94,7 @@ export class OpenDkimPeer {
       let exited = false;
       child.status.then(() => exited = true);
       const deadline = Date.now() + 10_000;
-      while (!(await peer.#accepts())) {
+      while (!(await acceptsOn(peer.port))) {
         if (exited || Date.now() > deadline) {
           throw new Error(`opendkim does not listen on port ${port}: ${peer.output.text}`);
         }
@@ -114,20 +116,6 @@ export class OpenDkimPeer {
   /** Stops OpenDKIM and removes its folder (kept when FSMTP_BENCH_KEEP is set). */
   async stop(): Promise<void> {
     this.#unregister();
-    try {
-      this.child.kill("SIGTERM");
-    } catch { /* gone */ }
-    await this.child.status;
-    if (Deno.env.get("FSMTP_BENCH_KEEP")) return console.error(`bench: kept ${this.dir}`);
-    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
-  }
-
-  async #accepts(): Promise<boolean> {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port: this.port })).close();
-      return true;
-    } catch {
-      return false;
-    }
+    await stopPeerProcess(this.child, this.dir);
   }
 }

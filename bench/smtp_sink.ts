@@ -6,7 +6,15 @@
  * benchmark can check afterwards what arrived. As root it must drop to a user (`-u nobody`).
  */
 import { join } from "node:path";
-import { checkInterrupted, collect, freePort, registerCleanup, sleep } from "./util.ts";
+import {
+  acceptsOn,
+  checkInterrupted,
+  collect,
+  freePort,
+  registerCleanup,
+  sleep,
+  stopPeerProcess,
+} from "./util.ts";
 
 const SMTP_SINK = "/usr/sbin/smtp-sink";
 /** uid/gid of `nobody`, whom smtp-sink runs as and who must write the dump folder. */
@@ -58,7 +66,7 @@ export class SmtpSink {
       sink.#read();
       collect(child.stderr, sink.errors);
       const deadline = Date.now() + 10_000;
-      while (!(await sink.#accepts())) {
+      while (!(await acceptsOn(sink.port))) {
         if (Date.now() > deadline) {
           throw new Error(`smtp-sink does not listen on port ${port}: ${sink.errors.text}`);
         }
@@ -122,21 +130,7 @@ export class SmtpSink {
   /** Stops smtp-sink and removes its folder (kept when FSMTP_BENCH_KEEP is set). */
   async stop(): Promise<void> {
     this.#unregister();
-    try {
-      this.child.kill("SIGTERM");
-    } catch { /* gone */ }
-    await this.child.status;
-    if (Deno.env.get("FSMTP_BENCH_KEEP")) return console.error(`bench: kept ${this.dir}`);
-    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
-  }
-
-  async #accepts(): Promise<boolean> {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port: this.port })).close();
-      return true;
-    } catch {
-      return false;
-    }
+    await stopPeerProcess(this.child, this.dir);
   }
 
   /** Follows the `-c` counter: "sess=… quit=… mesg=N", separated by carriage returns. */

@@ -167,3 +167,26 @@ export async function treeCpuSeconds(root: number): Promise<number> {
   for (const pid of inTree) ticks += stats.get(pid)?.ticks ?? 0;
   return ticks / clockTicks;
 }
+
+/**
+ * Stops a peer's process and removes its temp folder, which is kept when FSMTP_BENCH_KEEP is
+ * set (for debugging).
+ */
+export async function stopPeerProcess(child: Deno.ChildProcess, dir: string): Promise<void> {
+  try {
+    child.kill("SIGTERM");
+  } catch { /* gone */ }
+  await child.status;
+  if (Deno.env.get("FSMTP_BENCH_KEEP")) return console.error(`bench: kept ${dir}`);
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+export async function acceptsOn(port: number): Promise<boolean> {
+  try {
+    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
