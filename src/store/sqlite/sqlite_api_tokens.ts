@@ -60,10 +60,8 @@ export class SqliteApiStore implements ApiTokenStore, DeliveryStatusStore {
   }
 
   trackMessage(record: DeliveryStatusRecord, retainMs: number): Promise<void> {
-    return this.#do(() => {
-      const db = this.sql.db;
-      db.exec("BEGIN IMMEDIATE");
-      try {
+    return this.#do(() =>
+      this.sql.transaction(() => {
         // Pruning here keeps the table at what was sent within the retention, with no timer.
         this.sql.run("DELETE FROM delivery_status WHERE expires_at <= ?", record.createdAt);
         for (const r of record.recipients) {
@@ -80,27 +78,28 @@ export class SqliteApiStore implements ApiTokenStore, DeliveryStatusStore {
             record.createdAt + retainMs,
           );
         }
-        db.exec("COMMIT");
-      } catch (err) {
-        if (db.isTransaction) db.exec("ROLLBACK");
-        throw err;
-      }
-    });
+      })
+    );
   }
 
   updateRecipients(id: string, changes: RecipientState[]): Promise<void> {
     return this.#do(() => {
-      for (const c of changes) {
-        this.sql.run(
-          `UPDATE delivery_status SET state = ?, detail = ?, updated_at = ?
-           WHERE message_id = ? AND address = ?`,
-          c.state,
-          c.detail ?? null,
-          c.updatedAt,
-          id,
-          c.address,
-        );
-      }
+      // Every outbound attempt comes here, most of them for messages no API call sent: those
+      // cost one indexed read, and a tracked message's recipients change in one commit.
+      if (!this.sql.get("SELECT 1 FROM delivery_status WHERE message_id = ? LIMIT 1", id)) return;
+      this.sql.transaction(() => {
+        for (const c of changes) {
+          this.sql.run(
+            `UPDATE delivery_status SET state = ?, detail = ?, updated_at = ?
+             WHERE message_id = ? AND address = ?`,
+            c.state,
+            c.detail ?? null,
+            c.updatedAt,
+            id,
+            c.address,
+          );
+        }
+      });
     });
   }
 

@@ -245,7 +245,7 @@ export class SqliteQueueStore implements QueueStore {
   /** One group-commit batch: one transaction, one savepoint per write. */
   #runBatch(batch: Write[]): Outcome<unknown>[] {
     const db = this.#db;
-    return this.#transaction(() =>
+    return this.#sql.transaction(() =>
       batch.map((write): Outcome<unknown> => {
         db.exec("SAVEPOINT queue_write");
         try {
@@ -266,7 +266,7 @@ export class SqliteQueueStore implements QueueStore {
 
   /** A write in its own transaction (the rarer ones: CLI, reports, warnings). */
   #write<T>(fn: () => T): Promise<T> {
-    return this.#read(() => this.#transaction(fn));
+    return this.#read(() => this.#sql.transaction(fn));
   }
 
   /** Runs the synchronous `fn` as an async method: a throw becomes a rejection. */
@@ -276,20 +276,6 @@ export class SqliteQueueStore implements QueueStore {
       return Promise.resolve(fn());
     } catch (err) {
       return Promise.reject(err);
-    }
-  }
-
-  #transaction<T>(fn: () => T): T {
-    const db = this.#db;
-    // IMMEDIATE: take the write lock up front (see SqliteMailStore.#write).
-    db.exec("BEGIN IMMEDIATE");
-    try {
-      const result = fn();
-      db.exec("COMMIT");
-      return result;
-    } catch (err) {
-      if (db.isTransaction) db.exec("ROLLBACK");
-      throw err;
     }
   }
 

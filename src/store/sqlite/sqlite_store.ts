@@ -600,21 +600,11 @@ export class SqliteMailStore implements MailStore {
 
   /** Runs `fn` in one write transaction; counts the commit, rolls back on any error. */
   #write<T>(fn: () => T): T {
-    const db = this.#db;
     try {
-      // IMMEDIATE takes the write lock up front, so the transaction cannot fail half-way with
-      // SQLITE_BUSY when it upgrades from reading to writing.
-      db.exec("BEGIN IMMEDIATE");
-    } catch (err) {
-      throw unavailableWhenBusy(err);
-    }
-    try {
-      const result = fn();
-      db.exec("COMMIT");
+      const result = this.#sql.transaction(fn);
       this.#commits++;
       return result;
     } catch (err) {
-      if (db.isTransaction) db.exec("ROLLBACK");
       throw unavailableWhenBusy(err);
     }
   }

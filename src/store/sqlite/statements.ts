@@ -30,6 +30,23 @@ export class Statements {
     return Number(this.#prepared(sql).run(...params).changes);
   }
 
+  /**
+   * Runs `fn` in one write transaction, rolled back on any error. IMMEDIATE takes the write lock
+   * up front, so the transaction cannot fail half-way with SQLITE_BUSY when it upgrades from
+   * reading to writing.
+   */
+  transaction<T>(fn: () => T): T {
+    this.db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = fn();
+      this.db.exec("COMMIT");
+      return result;
+    } catch (err) {
+      if (this.db.isTransaction) this.db.exec("ROLLBACK");
+      throw err;
+    }
+  }
+
   /** Forgets the prepared statements (before the connection closes). */
   clear(): void {
     this.#cache.clear();
